@@ -1,0 +1,1 @@
+// Default host build: native word size, GC heap as on the device.

@@ -1,0 +1,1 @@
+# Default host build: native (64-bit) word size.
