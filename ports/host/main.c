@@ -38,10 +38,14 @@ const char tinysense_help_text[] =
     "help('modules') lists the built-in modules.\n";
 
 #if defined(__SANITIZE_ADDRESS__)
-// With the GC disabled nothing is ever freed, so leak reports would be noise.
+// The sanitize variant runs without the GC (see variants/sanitize):
+// - nothing is ever freed, so leak reports would be noise;
+// - the GC hands out zeroed blocks and parts of the core rely on that, while
+//   ASan fills fresh allocations with 0xbe: fill them with zeros, as the device's
+//   heap does. (Reads of uninitialised memory are MSan's business, not ASan's.)
 const char *__asan_default_options(void);
 const char *__asan_default_options(void) {
-    return "detect_leaks=0";
+    return "detect_leaks=0:malloc_fill_byte=0:max_malloc_fill_size=2147483647";
 }
 #endif
 
