@@ -23,7 +23,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tinysense.host import firmware_or_raise, sanitizer_report
 from tinysense.paths import HOST_VARIANTS, REPO
 
@@ -84,7 +83,10 @@ class MpItem(pytest.Item):
         else:
             binary = firmware_or_raise(self.runtime)
         env = dict(os.environ)
-        env["MICROPYPATH"] = os.pathsep.join([str(MP_TESTS), str(REPO / "firmware")])
+        path = [str(MP_TESTS), str(REPO / "firmware")]
+        if self.runtime == UNIX_RUNTIME:
+            path.insert(0, ".frozen")  # where the unix runtime keeps asyncio; MICROPYPATH replaces its default
+        env["MICROPYPATH"] = os.pathsep.join(path)
         rel = os.path.relpath(self.path, REPO)
         proc = subprocess.run([str(binary), str(RUNNER), rel, self.mp_function], cwd=REPO, env=env,
                               capture_output=True, text=True, errors="replace", timeout=TIMEOUT_S)
