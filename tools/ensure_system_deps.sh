@@ -4,6 +4,9 @@
 set -euo pipefail
 
 packages=(gcc make cmake gcc-multilib valgrind mosquitto)
+# Extra packages a caller needs on top (space-separated), e.g. for a single feature.
+read -r -a extra <<< "${TINYSENSE_EXTRA_PACKAGES:-}"
+packages+=("${extra[@]}")
 # A Debian system Python needs python3-venv for `python3 -m venv`.
 python3 -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
 
