@@ -33,7 +33,7 @@ test: host
 	$(VPY) -m pytest -q tests
 
 bench: host
-	$(VPY) -m pytest -q bench
+	$(VPY) bench/run.py
 
 demo: host
 	build/host-standard/micropython examples/demo.py

@@ -1,0 +1,109 @@
+"""Run the MicroPython-side benchmarks in the host firmware and write their tables to bench/results/.
+
+Each bench/mp/bench_<name>.py defines cases (the C module and its peers: the same algorithm as a user would
+write it in MicroPython) and follows bench/mp/benchlib.py's protocol. For every case this measures wall time per
+call (noisy on shared machines: indicative only) and, when valgrind is installed, callgrind instructions per call
+(stable: the figure to compare). Never fails on speed.
+
+    python bench/run.py [NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tinysense.host import firmware_or_raise
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
+TIME_CALLS = 200
+CALLGRIND_CALLS = 20
+
+
+@dataclass
+class CaseResult:
+    case: str
+    us_per_call: float
+    instructions_per_call: float | None
+
+
+def run_case(script: Path, case: str, calls: int) -> float:
+    proc = subprocess.run([str(firmware_or_raise()), str(script), case, str(calls)],
+                          capture_output=True, text=True, check=True, cwd=BENCH / "mp")
+    return float(proc.stdout.split()[-1])
+
+
+def callgrind_instructions(script: Path, case: str, calls: int) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        proc = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                               str(firmware_or_raise()), str(script), case, str(calls)],
+                              capture_output=True, text=True, check=True, cwd=BENCH / "mp")
+        for line in proc.stderr.splitlines():
+            if "Collected :" in line:
+                return int(line.split()[-1])
+    raise RuntimeError(f"callgrind printed no instruction count for {script.name} {case}")
+
+
+def bench_script(script: Path) -> list[CaseResult]:
+    listing = subprocess.run([str(firmware_or_raise()), str(script), "--list", "0"], capture_output=True,
+                             text=True, check=True, cwd=BENCH / "mp")
+    results = []
+    have_valgrind = shutil.which("valgrind") is not None
+    for case in listing.stdout.split():
+        print(f"  {script.stem} {case}", file=sys.stderr, flush=True)
+        us = run_case(script, case, TIME_CALLS)
+        instructions = None
+        if have_valgrind:
+            full = callgrind_instructions(script, case, CALLGRIND_CALLS)
+            setup = callgrind_instructions(script, case, 0)
+            # One warm-up call runs on top of the timed calls (see benchlib).
+            instructions = (full - setup) / (CALLGRIND_CALLS + 1)
+        results.append(CaseResult(case, us, instructions))
+    return results
+
+
+def markdown_table(name: str, results: list[CaseResult]) -> str:
+    baseline = results[0]
+    lines = [
+        f"# {name}",
+        "",
+        f"Host firmware (standard variant), same VM, same run. Speed-up is relative to `{baseline.case}`.",
+        "",
+        "| case | instructions/call (callgrind) | speed-up (instructions) | µs/call (wall, noisy) |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in results:
+        instr = f"{r.instructions_per_call:,.0f}" if r.instructions_per_call is not None else "n/a"
+        if r.instructions_per_call and baseline.instructions_per_call:
+            speedup = f"{r.instructions_per_call / baseline.instructions_per_call:.1f}×"
+        else:
+            speedup = "n/a"
+        lines.append(f"| {r.case} | {instr} | {speedup} | {r.us_per_call:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help="benchmarks to run (default: all bench/mp/bench_*.py)")
+    args = parser.parse_args(argv)
+    scripts = sorted(BENCH.glob("mp/bench_*.py"))
+    if args.names:
+        scripts = [s for s in scripts if s.stem.removeprefix("bench_") in args.names]
+    RESULTS.mkdir(exist_ok=True)
+    for script in scripts:
+        name = script.stem.removeprefix("bench_")
+        table = markdown_table(name, bench_script(script))
+        (RESULTS / f"{name}.md").write_text(table)
+        print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+# emlearn_trees on the device side: loading (binary and CSV), prediction, and bad input.
+# The models are built here by hand, so the expected predictions are known exactly.
+import array
+import struct
+
+import emlearn_trees
+from mptest import heap_allocated_during, raises
+
+# One tree, 2 features, 2 classes:  x0 < 5 -> class 0;  else x1 < 3 -> class 0, else class 1.
+CSV = "f,2\nc,2\nlb,0\nr,0\nn,0,5,-1,1\nn,1,3,-1,-2\nl,0\nl,1\n"
+CASES = [((4, 9), 0), ((5, 2), 0), ((5, 3), 1), ((-100, 100), 0), ((32767, 32767), 1)]
+
+
+def crc32(data, crc=0):
+    crc = ~crc & 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0xEDB88320 if crc & 1 else 0)
+    return ~crc & 0xFFFFFFFF
+
+
+def binary(nodes, leaves, roots, n_features=2, n_classes=2, leaf_bits=0, mode=0, table=None, magic=b"TSTR"):
+    payload = b"".join(struct.pack("<i", r) for r in roots)
+    payload += b"".join(struct.pack("<Hhhh", *n) for n in nodes)
+    if leaf_bits == 0:
+        payload += bytes(leaves)
+    else:
+        payload += b"".join(struct.pack("<f", p) for p in leaves)
+    n_table = 0
+    if table is not None:
+        payload += b"".join(struct.pack("<H", len(t)) for t in table)
+        for t in table:
+            n_table += len(t)
+            payload += b"".join(struct.pack("<f", v) for v in t)
+    n_leaves = len(leaves) if leaf_bits == 0 else len(leaves) // n_classes
+    header = struct.pack("<4sBBBBHHHHIII", magic, 1, 1, leaf_bits, mode, n_features, n_classes, len(roots), 0,
+                         len(nodes), n_leaves, n_table)
+    return header + struct.pack("<I", crc32(payload, crc32(header))) + payload
+
+
+BINARY = binary([(0, 5, -1, 1), (1, 3, -1, -2)], [0, 1], [0])
+
+
+def new_model(data=BINARY, **kw):
+    m = emlearn_trees.new(4, 16, 16, **kw)
+    emlearn_trees.load_model(m, data)
+    return m
+
+
+def test_binary_and_csv_predict_the_same():
+    for data in (BINARY, CSV, CSV.encode()):
+        m = new_model(data)
+        assert m.outputs() == 2 and m.features() == 2
+        out = array.array("f", [9.0, 9.0])
+        for x, expected in CASES:
+            assert m.predict(array.array("h", x), out) == expected, (data, x)
+            assert out[expected] == 1.0 and out[1 - expected] == 0.0
+            assert m.predict(array.array("f", x)) == expected
+
+
+def test_load_from_files():
+    with open("/tmp/tinysense_test_trees.csv", "w") as f:
+        f.write(CSV)
+    with open("/tmp/tinysense_test_trees.bin", "wb") as f:
+        f.write(BINARY)
+    for path, mode in (("/tmp/tinysense_test_trees.csv", "r"), ("/tmp/tinysense_test_trees.bin", "rb")):
+        m = emlearn_trees.new(4, 16, 16)
+        with open(path, mode) as f:
+            m.load_model(f)
+        assert m.predict(array.array("h", (5, 3))) == 1
+
+
+def test_csv_decimal_threshold_means_less_or_equal():
+    # emlearn writes scikit-learn's thresholds: 4.5 must mean x <= 4.5 (x < 5), not emlearn's x < int(4.5).
+    m = new_model("f,1\nc,2\nr,0\nn,0,4.5,-1,-2\nl,0\nl,1\n")
+    assert m.predict(array.array("h", [4])) == 0
+    assert m.predict(array.array("h", [5])) == 1
+    m = new_model("f,1\nc,2\nr,0\nn,0,-0.5,-1,-2\nl,0\nl,1\n")
+    assert m.predict(array.array("h", [-1])) == 0
+    assert m.predict(array.array("h", [0])) == 1
+    m = new_model("f,1\nc,2\nr,0\nn,0,2.5e1,-1,-2\nl,0\nl,1\n")
+    assert m.predict(array.array("h", [25])) == 0 and m.predict(array.array("h", [26])) == 1
+
+
+def test_float_threshold_table():
+    # x0 <= 0.25 -> class 0 else class 1; quantised by rank in the table [0.25, 1.5].
+    table = [[0.25, 1.5], []]
+    data = binary([(0, 1, -1, -2)], [0, 1], [0], mode=1, table=table)
+    csv = "f,2\nc,2\nq,0,0x3e800000\nq,0,0x3fc00000\nr,0\nn,0,1,-1,-2\nl,0\nl,1\n"
+    for model in (data, csv):
+        m = new_model(model)
+        assert m.predict(array.array("f", [0.25, 7.0])) == 0
+        assert m.predict(array.array("f", [0.2500001, 7.0])) == 1
+        assert m.predict(array.array("f", [float("-inf"), 0.0])) == 0
+        q = array.array("h", [0, 0])
+        m.quantize(array.array("f", [2.0, 1.0]), q)
+        assert list(q) == [2, 0]
+        with raises(ValueError, "NaN"):
+            m.predict(array.array("f", [float("nan"), 0.0]))
+
+
+def test_soft_vote_probabilities():
+    # Two single-leaf trees with leaf probabilities: mean is (0.5, 0.5) -> lowest index wins the tie.
+    data = binary([], [0.25, 0.75, 0.75, 0.25], [-1, -2], leaf_bits=32)
+    m = new_model(data)
+    out = array.array("f", [0, 0])
+    assert m.predict(array.array("h", [0, 0]), out) == 0
+    assert list(out) == [0.5, 0.5]
+
+
+def test_wrong_typecode_and_length():
+    m = new_model()
+    with raises(ValueError, "typecode 'i'"):
+        m.predict(array.array("i", [1, 2]))
+    with raises(ValueError, "typecode 'B'"):
+        m.predict(b"ab")
+    with raises(ValueError, "x has 1 features, the model expects 2"):
+        m.predict(array.array("h", [1]))
+    with raises(ValueError, "x has 3 features, the model expects 2"):
+        m.predict(array.array("h", [1, 2, 3]))
+    with raises(ValueError, "out must be array('f')"):
+        m.predict(array.array("h", [1, 2]), array.array("h", [0, 0]))
+    with raises(ValueError, "out has 3 values"):
+        m.predict(array.array("h", [1, 2]), array.array("f", [0, 0, 0]))
+
+
+def test_new_limits():
+    with raises(ValueError, "max_trees must be 1.."):
+        emlearn_trees.new(0, 10, 10)
+    with raises(ValueError, "max_nodes must be 1.."):
+        emlearn_trees.new(1, 10000000, 10)
+    with raises(ValueError, "max_features must be 1.."):
+        emlearn_trees.new(1, 10, 10, max_features=0)
+    for data in (BINARY, CSV):
+        with raises(ValueError, "max_nodes=1"):
+            emlearn_trees.load_model(emlearn_trees.new(1, 1, 16), data)
+        with raises(ValueError, "max_leaves=1"):
+            emlearn_trees.load_model(emlearn_trees.new(1, 16, 1), data)
+        with raises(ValueError, "max_features=1"):
+            emlearn_trees.load_model(emlearn_trees.new(1, 16, 16, max_features=1), data)
+        with raises(ValueError, "max_classes=1"):
+            emlearn_trees.load_model(emlearn_trees.new(1, 16, 16, max_classes=1), data)
+    two_trees = binary([(0, 5, -1, 1), (1, 3, -1, -2)], [0, 1], [0, -1])
+    with raises(ValueError, "max_trees=1"):
+        emlearn_trees.load_model(emlearn_trees.new(1, 16, 16), two_trees)
+
+
+def test_truncated_binary():
+    m = emlearn_trees.new(4, 16, 16)
+    for n in range(len(BINARY)):
+        with raises(ValueError, "bad trees model"):
+            emlearn_trees.load_model(m, BINARY[:n])
+    with raises(ValueError, "truncated model"):
+        emlearn_trees.load_model(m, BINARY[:-1])
+    with raises(ValueError, "trailing bytes"):
+        emlearn_trees.load_model(m, BINARY + b"\0")
+
+
+def test_garbled_binary():
+    m = emlearn_trees.new(4, 16, 16)
+    for i in range(4, len(BINARY)):
+        data = bytearray(BINARY)
+        data[i] ^= 0x40
+        with raises(ValueError, "bad trees model"):
+            emlearn_trees.load_model(m, data)
+    data = bytearray(BINARY)
+    data[-1] ^= 1
+    with raises(ValueError, "checksum"):
+        emlearn_trees.load_model(m, data)
+    with raises(ValueError, "magic 'TSKN'"):
+        emlearn_trees.load_model(m, b"TSKN" + BINARY[4:])
+    with raises(ValueError, "not CSV text"):
+        emlearn_trees.load_model(m, b"\x89PNG\r\n\x1a\n" + BINARY)
+    # Structurally wrong but correctly checksummed models.
+    bad = [
+        (binary([(0, 5, 0, 1), (1, 3, -1, -2)], [0, 1], [0]), "links to itself"),
+        (binary([(0, 5, -1, 2), (1, 3, -1, -2)], [0, 1], [0]), "past the last node"),
+        (binary([(0, 5, -1, 1), (1, 3, -1, -3)], [0, 1], [0]), "missing leaf"),
+        (binary([(2, 5, -1, 1), (1, 3, -1, -2)], [0, 1], [0]), "uses feature 2"),
+        (binary([(0, 5, -1, 1), (1, 3, -1, -2)], [0, 2], [0]), "holds class 2"),
+        (binary([(0, 5, -1, 1), (1, 3, -1, -2)], [0, 1], [2]), "root"),
+        (binary([(0, 3, -1, -2)], [0, 1], [0], mode=1, table=[[1.0, 0.5], []]), "increasing"),
+        (binary([(0, 3, -1, -2)], [0, 1], [0], mode=1, table=[[0.5, 1.0], []]), "threshold 3 outside"),
+        (binary([], [0.5, 1.5], [-1], leaf_bits=32), "probability"),
+    ]
+    for data, message in bad:
+        with raises(ValueError, message):
+            emlearn_trees.load_model(m, data)
+
+
+def test_csv_errors_name_the_line():
+    m = emlearn_trees.new(4, 16, 16)
+    bad = [
+        ("f,2\nc,2\nr,0\nn,0,abc,-1,1\n", "line 4: field 3 is not an integer"),
+        ("f,2\nc,2\nr,0\nn,0,1.2.3,-1,1\n", "line 4: field 3 is not a number"),
+        ("f,2\nc,2\nr,0\nn,0,1e,-1,1\n", "line 4: field 3 is not a number"),
+        ("f,2\nc,2\nr,x\n", "line 3: field 2 is not an integer"),
+        ("f,2\nc,2\nr,0\nn,0,5,-1\n", "line 4: expected 5 fields"),
+        ("f,2\nc,2\nzz,1\n", "line 3: unknown record"),
+        ("r,0\nf,2\nc,2\n", "line 1: f and c records must come before"),
+        ("f,2\nc,2\nr,0\nn,0,5,-1,1\nn,1,3,-1,-2\nl,0\nl,2\n", "line 7: leaf class 2 out of range"),
+        ("f,2\nc,2\nr,0\nn,5,5,-1,-1\n", "line 4: feature 5 out of range"),
+        ("f,2\nc,2\nr,0\nn,0,40000,-1,-1\n", "line 4: field 3 out of int16 range"),
+        ("f,2\nc,2\nlb,32\n", "line 3: leaf_bits 32"),
+        ("f,2\nc,2\nr,0\nn,0,5,-1,1\nl,0\n", "past the last node"),
+        ("f,2\nc,2\n", "no trees"),
+        ("", "no feature count"),
+        ("f,2\nc,2\nr,0\nn,0,5,-1,-1\nl,0\x00\n", "line 5: byte 0x00"),
+    ]
+    for text, message in bad:
+        with raises(ValueError, message):
+            emlearn_trees.load_model(m, text)
+
+
+def test_failed_load_leaves_model_unloaded():
+    m = new_model()
+    with raises(ValueError, "bad trees model"):
+        emlearn_trees.load_model(m, BINARY[:-3])
+    with raises(ValueError, "no model loaded"):
+        m.predict(array.array("h", [1, 2]))
+    with raises(ValueError, "no model loaded"):
+        m.outputs()
+    with raises(TypeError, "file, bytes or str"):
+        emlearn_trees.load_model(m, 42)
+
+
+def test_predict_allocates_nothing():
+    m = new_model()
+    xh = array.array("h", [5, 3])
+    xf = array.array("f", [5.0, 3.0])
+    out = array.array("f", [0, 0])
+    assert heap_allocated_during(lambda: m.predict(xh, out), 1000) == 0
+    assert heap_allocated_during(lambda: m.predict(xf, out), 1000) == 0

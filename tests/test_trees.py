@@ -1,0 +1,229 @@
+"""emlearn_trees against scikit-learn: exact parity on held-out data, through the C module in the host firmware."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.tree import DecisionTreeClassifier
+from tinysense import host, trees
+
+DATASETS = {"digits": load_digits, "iris": load_iris, "wine": load_wine, "breast_cancer": load_breast_cancer}
+ESTIMATORS = {
+    "rf": lambda: RandomForestClassifier(n_estimators=10, random_state=0),
+    "extratrees": lambda: ExtraTreesClassifier(n_estimators=10, random_state=0),
+    "tree": lambda: DecisionTreeClassifier(random_state=0),
+}
+FUZZ_CASES = int(os.environ.get("TINYSENSE_TREES_FUZZ", "300"))
+
+
+def split(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    X, y = DATASETS[name](return_X_y=True)
+    return train_test_split(X, y, test_size=0.3, random_state=42, stratify=y)
+
+
+_fitted: dict[tuple[str, str], Any] = {}
+
+
+def fitted(dataset: str, kind: str) -> Any:
+    if (dataset, kind) not in _fitted:
+        X_train, _, y_train, _ = split(dataset)
+        _fitted[dataset, kind] = ESTIMATORS[kind]().fit(X_train, y_train)
+    return _fitted[dataset, kind]
+
+
+@pytest.mark.parametrize("variant", ["standard", "32"])
+@pytest.mark.parametrize("fmt", ["binary", "csv"])
+@pytest.mark.parametrize("kind", list(ESTIMATORS))
+@pytest.mark.parametrize("dataset", list(DATASETS))
+def test_parity_with_sklearn(dataset: str, kind: str, fmt: str, variant: str) -> None:
+    X_train, X_test, _, _ = split(dataset)
+    estimator = fitted(dataset, kind)
+    model = trees.convert(estimator, X_train) if fmt == "binary" else trees.to_csv(estimator, X_train)
+    agreement = trees.verify(model, estimator, X_test, variant=variant)
+    assert agreement.n_agree == agreement.n_samples == len(X_test)
+    # digits is raw integer pixels: the int16 path; the others carry the float threshold table.
+    assert (model[7] if isinstance(model, bytes) else int("\nq," in model)) == (0 if dataset == "digits" else 1)
+
+
+@pytest.mark.parametrize("kind", list(ESTIMATORS))
+def test_raw_int16_and_float_input_agree_on_integer_features(kind: str) -> None:
+    X_train, X_test, _, _ = split("digits")
+    estimator = fitted("digits", kind)
+    model = trees.convert(estimator, X_train)
+    as_int16 = trees.predict_on_host(model, X_test.astype(np.int16))
+    as_float = trees.predict_on_host(model, X_test.astype(np.float32))
+    np.testing.assert_array_equal(as_int16, as_float)
+    np.testing.assert_array_equal(estimator.classes_[as_int16], estimator.predict(X_test))
+
+
+def test_float_model_is_exact_beyond_the_data() -> None:
+    """Inputs right at, just below and just above every threshold: parity is not luck with the test set."""
+    X_train, X_test, _, _ = split("breast_cancer")
+    estimator = fitted("breast_cancer", "rf")
+    rng = np.random.default_rng(0)
+    rows = []
+    for tree in estimator.estimators_:
+        t = tree.tree_
+        for node in np.flatnonzero(t.children_left >= 0)[:20]:
+            f, th = int(t.feature[node]), float(t.threshold[node])
+            for value in (trees.round_down_f32(th), np.nextafter(trees.round_down_f32(th), np.float32(np.inf))):
+                row = X_test[rng.integers(len(X_test))].astype(np.float32)
+                row[f] = value
+                rows.append(row)
+    X = np.array(rows, dtype=np.float32)
+    assert trees.verify(trees.convert(estimator, X_train), estimator, X).ratio == 1.0
+
+
+def test_soft_vote_leaves() -> None:
+    X_train, X_test, y_train, _ = split("breast_cancer")
+    estimator = RandomForestClassifier(n_estimators=10, max_depth=3, random_state=0).fit(X_train, y_train)
+    model = trees.convert(estimator, X_train)
+    assert model[6] == trees.LEAF_PROBA
+    assert trees.verify(model, estimator, X_test).ratio == 1.0
+    with pytest.raises(ValueError, match="leaves"):
+        trees.convert(estimator, X_train, leaves="bogus")
+
+
+def emlearn_style_predict(estimator: Any, X: np.ndarray) -> np.ndarray:
+    """What emlearn(-micropython) computes: `x < int(threshold)` on int16, majority vote."""
+    votes = np.zeros((len(X), len(estimator.classes_)))
+    for tree in getattr(estimator, "estimators_", [estimator]):
+        t = tree.tree_
+        for i, x in enumerate(X.astype(np.int16)):
+            node = 0
+            while t.children_left[node] >= 0:
+                go_left = x[t.feature[node]] < int(t.threshold[node])
+                node = t.children_left[node] if go_left else t.children_right[node]
+            votes[i, np.argmax(t.value[node, 0])] += 1
+    return estimator.classes_[np.argmax(votes, axis=1)]
+
+
+def test_naive_truncation_disagrees_ours_agrees() -> None:
+    rng = np.random.default_rng(1)
+    X = rng.integers(0, 4, size=(400, 3))  # small-range integer features: thresholds 0.5, 1.5, 2.5
+    y = (X[:, 0] >= 2).astype(int) + (X[:, 1] >= 1).astype(int)
+    estimator = DecisionTreeClassifier(random_state=0).fit(X, y)
+    expected = estimator.predict(X)
+    assert np.mean(emlearn_style_predict(estimator, X) != expected) > 0.2
+    for model in (trees.convert(estimator, X), trees.to_csv(estimator, X)):
+        np.testing.assert_array_equal(estimator.classes_[trees.predict_on_host(model, X.astype(np.int16))], expected)
+    # A CSV as emlearn writes it (scikit-learn's decimal thresholds, absolute node order ignored here):
+    # our loader reads a decimal threshold as `x <= t`.
+    csv = trees.to_csv(estimator, X).splitlines()
+    lines = []
+    t = estimator.tree_
+    internal = [n for n in range(t.node_count) if t.children_left[n] >= 0]
+    order = iter(_preorder(t))
+    for line in csv:
+        if line.startswith("n,"):
+            node = next(order)
+            f, _, left, right = line.split(",")[1:]
+            lines.append(f"n,{f},{float(t.threshold[node])!r},{left},{right}")
+        else:
+            lines.append(line)
+    assert len(internal) == sum(line.startswith("n,") for line in lines)
+    got = trees.predict_on_host("\n".join(lines) + "\n", X.astype(np.int16))
+    np.testing.assert_array_equal(estimator.classes_[got], expected)
+
+
+def _preorder(t: Any) -> list[int]:
+    order, stack = [], [0]
+    while stack:
+        node = stack.pop()
+        if t.children_left[node] >= 0:
+            order.append(node)
+            stack += [int(t.children_right[node]), int(t.children_left[node])]
+    return order
+
+
+def test_unsupported_estimator_and_parity_error() -> None:
+    X_train, X_test, y_train, _ = split("iris")
+    with pytest.raises(TypeError, match="LogisticRegression.*RandomForestClassifier"):
+        trees.convert(LogisticRegression(max_iter=1000).fit(X_train, y_train))
+    # A model checked against a different estimator must fail verification.
+    other = DecisionTreeClassifier(max_depth=1, random_state=0).fit(X_train, y_train)
+    with pytest.raises(trees.ParityError, match="agree"):
+        trees.verify(trees.convert(other, X_train), fitted("iris", "rf"), X_test)
+
+
+def test_threshold_rounding_helpers() -> None:
+    assert float(trees.round_down_f32(0.1)) <= 0.1 < float(np.nextafter(trees.round_down_f32(0.1), np.float32(1)))
+    assert trees.choose_features(np.array([[1.0, 2.0]]), "auto") == trees.FEATURES_INT
+    assert trees.choose_features(np.array([[1.5, 2.0]]), "auto") == trees.FEATURES_TABLE
+    assert trees.choose_features(np.array([[40000.0]]), "auto") == trees.FEATURES_TABLE
+    assert trees.choose_features(None, "auto") == trees.FEATURES_TABLE
+    assert math.floor(4.5) + 1 == trees._int_threshold(4.5) == 5
+
+
+FUZZ_SCRIPT = """\
+import sys, array, emlearn_trees
+directory, n = sys.argv[1], int(sys.argv[2])
+m = emlearn_trees.new(64, 4096, 4096, max_features=64, max_classes=16)
+counts = {}
+for i in range(n):
+    with open(directory + '/m%d' % i, 'rb') as f:
+        data = f.read()
+    try:
+        emlearn_trees.load_model(m, data)
+    except ValueError as e:
+        counts['rejected'] = counts.get('rejected', 0) + 1
+        continue
+    nf = m.features()
+    out = array.array('f', bytes(4 * m.outputs()))
+    for v in (-32768, 0, 7, 32767):
+        c = m.predict(array.array('h', [v] * nf), out)
+        assert 0 <= c < m.outputs()
+        m.predict(array.array('f', [v * 0.01] * nf), out)
+    counts['loaded'] = counts.get('loaded', 0) + 1
+print('fuzz', counts.get('loaded', 0), counts.get('rejected', 0))
+"""
+
+
+def mutate(data: bytes, rng: random.Random) -> bytes:
+    b = bytearray(data)
+    action = rng.randrange(5)
+    if action == 0:
+        return bytes(b[: rng.randrange(len(b))])
+    for _ in range(rng.randint(1, 4)):
+        i = rng.randrange(len(b))
+        if action == 1:
+            b[i] = rng.randrange(256)
+        elif action == 2:
+            b[i] ^= 1 << rng.randrange(8)
+        elif action == 3:
+            b[i] = rng.choice(b"0123456789-,.\n")
+        else:
+            del b[i]
+    return bytes(b)
+
+
+def test_fuzz_loader_in_sanitizer_build() -> None:
+    X_train, _, y_train, _ = split("iris")
+    estimator = RandomForestClassifier(n_estimators=3, max_depth=4, random_state=0).fit(X_train, y_train)
+    seeds = [trees.convert(estimator, X_train, leaves="class"), trees.convert(estimator, X_train, leaves="proba"),
+             trees.to_csv(estimator, X_train).encode(), trees.to_csv(fitted("digits", "tree"), None).encode()]
+    rng = random.Random(1234)
+    with tempfile.TemporaryDirectory(prefix="tinysense-fuzz-") as tmp:
+        d = Path(tmp)
+        for i in range(FUZZ_CASES):
+            seed = seeds[i % len(seeds)]
+            (d / f"m{i}").write_bytes(seed if i < len(seeds) else mutate(seed, rng))
+        (d / "fuzz.py").write_text(FUZZ_SCRIPT)
+        proc = host.run([str(d / "fuzz.py"), str(d), str(FUZZ_CASES)], variant="sanitize", timeout=600)
+    stderr = proc.stderr.decode(errors="replace")
+    assert host.sanitizer_report(stderr) is None, stderr
+    assert proc.returncode == 0, stderr
+    _, loaded, rejected = proc.stdout.decode().split()
+    assert int(loaded) + int(rejected) == FUZZ_CASES
+    assert int(loaded) >= len(seeds) and int(rejected) > FUZZ_CASES // 2

@@ -1,0 +1,355 @@
+"""Convert scikit-learn tree ensembles for the device's `emlearn_trees` module, with exact parity.
+
+scikit-learn goes left when ``x <= t`` (float32 feature, float64 threshold); emlearn's C walk goes
+left when ``x < T`` on int16 features. The converter owns the feature quantisation:
+
+* integer features (every training value an integer within int16): features stay as they are and
+  each threshold becomes ``T = floor(t) + 1``, which is exactly ``x <= t`` for every integer ``x``.
+  (emlearn's ``int(t)`` truncation sends ``x == floor(t)`` the wrong way.)
+* float features: each feature is quantised on the device to its rank among the model's own
+  thresholds for that feature (stored with the model as float32 rounded towards -inf). A node
+  with the k-th threshold gets ``T = k + 1``; then ``rank(x) < T`` is ``x <= t`` for every float32
+  ``x``, so parity holds for all inputs, not only for the data it was checked on.
+
+``convert`` writes the compact binary format (header + packed little-endian arrays + CRC32),
+``to_csv`` the emlearn CSV format (plus ``q`` records for the float threshold table), and
+``verify`` runs a model in the host firmware and compares it with ``estimator.predict``.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import tempfile
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinysense import host
+
+SUPPORTED_ESTIMATORS = ("RandomForestClassifier", "ExtraTreesClassifier", "DecisionTreeClassifier")
+
+MAGIC = b"TSTR"
+FORMAT_VERSION = 1
+KIND_CLASSIFIER = 1
+FEATURES_INT = 0
+FEATURES_TABLE = 1
+LEAF_CLASS = 0
+LEAF_PROBA = 32
+HEADER = struct.Struct("<4sBBBBHHHHIII")  # + uint32 CRC32
+INT16_MIN, INT16_MAX = -32768, 32767
+
+
+class ParityError(AssertionError):
+    """The device disagrees with scikit-learn on some samples."""
+
+
+@dataclass
+class Forest:
+    """A flattened ensemble in the device's layout (children: relative forward offsets or ~leaf)."""
+
+    n_features: int
+    n_classes: int
+    feature_mode: int
+    leaf_bits: int
+    roots: list[int] = field(default_factory=list)
+    nodes: list[tuple[int, int, int, int]] = field(default_factory=list)  # feature, threshold, left, right
+    leaves: list[Any] = field(default_factory=list)  # class index, or tuple of n_classes float32
+    table: list[np.ndarray] = field(default_factory=list)  # per feature: sorted float32 thresholds
+
+    @property
+    def n_leaf_values(self) -> int:
+        return len(self.leaves) * (1 if self.leaf_bits == LEAF_CLASS else self.n_classes)
+
+    @property
+    def n_table(self) -> int:
+        return sum(len(t) for t in self.table)
+
+
+def _estimators(estimator: Any) -> list[Any]:
+    name = type(estimator).__name__
+    if name not in SUPPORTED_ESTIMATORS:
+        raise TypeError(f"unsupported estimator {name}: supported are {', '.join(SUPPORTED_ESTIMATORS)}")
+    if not hasattr(estimator, "classes_"):
+        raise ValueError(f"{name} is not fitted")
+    trees = list(getattr(estimator, "estimators_", [estimator]))
+    if getattr(estimator, "n_outputs_", 1) != 1:
+        raise ValueError("multi-output classifiers are not supported")
+    return trees
+
+
+def round_down_f32(t: float) -> np.float32:
+    """The largest float32 <= t: for a float32 x, `x <= t` is exactly `x <= round_down_f32(t)`."""
+    t32 = np.float32(t)
+    if float(t32) > t:
+        t32 = np.nextafter(t32, np.float32(-np.inf))
+    return t32
+
+
+def choose_features(X_train: np.ndarray | None, features: str) -> int:
+    """FEATURES_INT or FEATURES_TABLE for features='auto'|'int'|'float'."""
+    if features == "int":
+        return FEATURES_INT
+    if features == "float":
+        return FEATURES_TABLE
+    if features != "auto":
+        raise ValueError(f"features must be 'auto', 'int' or 'float', got {features!r}")
+    if X_train is None:
+        return FEATURES_TABLE
+    X = np.asarray(X_train, dtype=np.float64)
+    integral = bool(np.all(np.isfinite(X)) and np.all(X == np.round(X)))
+    in_range = bool(X.size == 0 or (X.min() >= INT16_MIN and X.max() <= INT16_MAX))
+    return FEATURES_INT if integral and in_range else FEATURES_TABLE
+
+
+def _tables(trees: Sequence[Any], n_features: int) -> list[np.ndarray]:
+    per_feature: list[set[float]] = [set() for _ in range(n_features)]
+    for tree in trees:
+        t = tree.tree_
+        for node in np.flatnonzero(t.children_left >= 0):
+            per_feature[int(t.feature[node])].add(float(round_down_f32(float(t.threshold[node]))))
+    return [np.array(sorted(values), dtype=np.float32) for values in per_feature]
+
+
+def _int_threshold(t: float) -> int:
+    threshold = math.floor(t) + 1
+    if not INT16_MIN <= threshold <= INT16_MAX:
+        raise ValueError(f"threshold {t} is outside the int16 range: use features='float'")
+    return threshold
+
+
+def _pure(trees: Sequence[Any]) -> bool:
+    for tree in trees:
+        t = tree.tree_
+        values = t.value[t.children_left < 0, 0, :]
+        if np.any(np.count_nonzero(values, axis=1) != 1):
+            return False
+    return True
+
+
+def build(estimator: Any, X_train: np.ndarray | None = None, *, features: str = "auto",
+          leaves: str = "auto") -> Forest:
+    """Flatten a fitted classifier into the device layout.
+
+    features: 'int' (raw int16 features), 'float' (threshold-table quantisation) or 'auto' ('int'
+    when every X_train value is an integer within int16). leaves: 'class' (hard voting), 'proba'
+    (soft voting with float32 leaf probabilities) or 'auto' ('class' when every leaf is pure or there
+    is one tree, which reproduces scikit-learn's predict exactly; 'proba' otherwise).
+    """
+    trees = _estimators(estimator)
+    n_features = int(estimator.n_features_in_)
+    n_classes = int(len(estimator.classes_))
+    if leaves == "auto":
+        leaves = "class" if len(trees) == 1 or _pure(trees) else "proba"
+    if leaves not in ("class", "proba"):
+        raise ValueError(f"leaves must be 'auto', 'class' or 'proba', got {leaves!r}")
+    forest = Forest(n_features, n_classes, choose_features(X_train, features),
+                    LEAF_CLASS if leaves == "class" else LEAF_PROBA)
+    if forest.feature_mode == FEATURES_TABLE:
+        forest.table = _tables(trees, n_features)
+    if forest.leaf_bits == LEAF_CLASS:
+        forest.leaves = list(range(n_classes))
+    leaf_ids: dict[bytes, int] = {}
+    for tree in trees:
+        _flatten(tree.tree_, forest, leaf_ids)
+    if len(forest.roots) > 65535:
+        raise ValueError(f"{len(forest.roots)} trees: the format holds at most 65535")
+    return forest
+
+
+def _leaf(t: Any, node: int, forest: Forest, leaf_ids: dict[bytes, int]) -> int:
+    value = np.asarray(t.value[node, 0, :], dtype=np.float64)
+    if forest.leaf_bits == LEAF_CLASS:
+        return -int(np.argmax(value)) - 1
+    proba = (value / value.sum()).astype(np.float32)
+    key = proba.tobytes()
+    if key not in leaf_ids:
+        leaf_ids[key] = len(forest.leaves)
+        forest.leaves.append(tuple(float(p) for p in proba))
+    return -leaf_ids[key] - 1
+
+
+def _flatten(t: Any, forest: Forest, leaf_ids: dict[bytes, int]) -> None:
+    left, right = t.children_left, t.children_right
+    if left[0] < 0:
+        forest.roots.append(_leaf(t, 0, forest, leaf_ids))
+        return
+    order: list[int] = []
+    stack = [0]
+    while stack:  # preorder, left child first: every child comes after its parent
+        node = stack.pop()
+        if left[node] >= 0:
+            order.append(node)
+            stack += [int(right[node]), int(left[node])]
+    position = {node: i for i, node in enumerate(order)}
+    base = len(forest.nodes)
+    forest.roots.append(base)
+    for node in order:
+        feature = int(t.feature[node])
+        threshold = float(t.threshold[node])
+        if forest.feature_mode == FEATURES_INT:
+            T = _int_threshold(threshold)
+        else:
+            T = int(np.searchsorted(forest.table[feature], round_down_f32(threshold))) + 1
+        children = []
+        for child in (int(left[node]), int(right[node])):
+            if left[child] < 0:
+                children.append(_leaf(t, child, forest, leaf_ids))
+            else:
+                offset = position[child] - position[node]
+                if offset > INT16_MAX:
+                    raise ValueError("a tree has more than 32767 nodes: too large for the int16 layout")
+                children.append(offset)
+        forest.nodes.append((feature, T, children[0], children[1]))
+
+
+def pack(forest: Forest) -> bytes:
+    """The binary format: header (magic, version, kind, leaf_bits, feature mode, counts, CRC32), then
+    int32 roots, nodes (u16 feature, i16 threshold, i16 left, i16 right), leaves (u8 class or
+    n_classes float32), and for float features u16 per-feature threshold counts + float32 table."""
+    parts = [struct.pack(f"<{len(forest.roots)}i", *forest.roots)]
+    parts += [struct.pack("<Hhhh", *node) for node in forest.nodes]
+    if forest.leaf_bits == LEAF_CLASS:
+        parts.append(bytes(forest.leaves))
+    else:
+        parts.append(np.asarray(forest.leaves, dtype="<f4").tobytes())
+    if forest.feature_mode == FEATURES_TABLE:
+        parts.append(struct.pack(f"<{forest.n_features}H", *(len(t) for t in forest.table)))
+        parts += [t.astype("<f4").tobytes() for t in forest.table]
+    payload = b"".join(parts)
+    header = HEADER.pack(MAGIC, FORMAT_VERSION, KIND_CLASSIFIER, forest.leaf_bits, forest.feature_mode,
+                         forest.n_features, forest.n_classes, len(forest.roots), 0, len(forest.nodes),
+                         len(forest.leaves), forest.n_table)
+    crc = zlib.crc32(payload, zlib.crc32(header))
+    return header + struct.pack("<I", crc) + payload
+
+
+def convert(estimator: Any, X_train: np.ndarray | None = None, *, features: str = "auto",
+            leaves: str = "auto") -> bytes:
+    """The binary model for emlearn_trees.load_model (see build() for the options)."""
+    return pack(build(estimator, X_train, features=features, leaves=leaves))
+
+
+def to_csv(estimator: Any, X_train: np.ndarray | None = None, *, features: str = "auto") -> str:
+    """The emlearn CSV model (class leaves): f, c, lb, [q,] r, n, l records.
+
+    Thresholds are written as the C module's integer `x < T`; with integer features this file also
+    gives scikit-learn's predictions in emlearn-micropython. Float features add q records (feature,
+    float32 bit pattern) that emlearn-micropython ignores.
+    """
+    forest = build(estimator, X_train, features=features, leaves="class")
+    lines = [f"f,{forest.n_features}", f"c,{forest.n_classes}", f"lb,{forest.leaf_bits}"]
+    for feature, table in enumerate(forest.table):
+        lines += [f"q,{feature},0x{int(bits):08x}" for bits in table.view(np.uint32)]
+    lines += [f"r,{root}" for root in forest.roots]
+    lines += [f"n,{f},{t},{left},{right}" for f, t, left, right in forest.nodes]
+    lines += [f"l,{leaf}" for leaf in forest.leaves]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Arguments for emlearn_trees.new() that fit a model."""
+
+    max_trees: int
+    max_nodes: int
+    max_leaves: int
+    max_features: int
+    max_classes: int
+
+
+def capacity(model: bytes | str) -> Capacity:
+    """The smallest new() limits that hold this binary or CSV model."""
+    if isinstance(model, bytes) and model[:4] == MAGIC:
+        (_, _, _, leaf_bits, _, n_features, n_classes, n_trees, _, n_nodes, n_leaves, n_table) = HEADER.unpack(
+            model[: HEADER.size])
+        leaf_values = n_leaves * (1 if leaf_bits == LEAF_CLASS else n_classes)
+        return Capacity(max(n_trees, 1), max(n_nodes, n_table, 1), max(leaf_values, 1), max(n_features, 1),
+                        max(n_classes, 1))
+    text = model.decode() if isinstance(model, bytes) else model
+    counts: dict[str, int] = {}
+    meta: dict[str, int] = {}
+    for line in text.splitlines():
+        kind, _, rest = line.partition(",")
+        counts[kind] = counts.get(kind, 0) + 1
+        if kind in ("f", "c"):
+            meta[kind] = int(rest)
+    return Capacity(max(counts.get("r", 0), 1), max(counts.get("n", 0), counts.get("q", 0), 1),
+                    max(counts.get("l", 0), 1), max(meta.get("f", 1), 1), max(meta.get("c", 1), 1))
+
+
+# Runs inside the host firmware: predicts every row of a binary matrix in one process.
+PREDICT_SCRIPT = """\
+import sys, array, emlearn_trees
+model_path, x_path, out_path, tc = sys.argv[1:5]
+nt, nn, nl, nf, nc = [int(a) for a in sys.argv[5:10]]
+m = emlearn_trees.new(nt, nn, nl, max_features=nf, max_classes=nc)
+with open(model_path, 'rb') as f:
+    emlearn_trees.load_model(m, f)
+nf = m.features()
+with open(x_path, 'rb') as f:
+    X = array.array(tc, f.read())
+mv = memoryview(X)
+n = len(X) // nf
+out = array.array('h', bytes(2 * n))
+for i in range(n):
+    out[i] = m.predict(mv[i * nf:(i + 1) * nf])
+with open(out_path, 'wb') as f:
+    f.write(out)
+print('predicted', n)
+"""
+
+
+def predict_on_host(model: bytes | str, X: np.ndarray, *, variant: str = "standard",
+                    typecode: str | None = None) -> np.ndarray:
+    """Class indices the device module predicts for every row of X (one firmware process)."""
+    X = np.asarray(X)
+    if typecode is None:
+        typecode = "h" if np.issubdtype(X.dtype, np.integer) else "f"
+    dtype = {"h": "<i2", "f": "<f4"}[typecode]
+    cap = capacity(model)
+    with tempfile.TemporaryDirectory(prefix="tinysense-trees-") as tmp:
+        d = Path(tmp)
+        (d / "model").write_bytes(model.encode() if isinstance(model, str) else model)
+        (d / "x.bin").write_bytes(np.ascontiguousarray(X, dtype=dtype).tobytes())
+        (d / "predict.py").write_text(PREDICT_SCRIPT)
+        args = [str(d / "predict.py"), str(d / "model"), str(d / "x.bin"), str(d / "out.bin"), typecode,
+                str(cap.max_trees), str(cap.max_nodes), str(cap.max_leaves), str(cap.max_features),
+                str(cap.max_classes)]
+        proc = host.run(args, variant=variant)
+        report = host.sanitizer_report(proc.stderr.decode(errors="replace"))
+        if proc.returncode != 0 or report:
+            raise RuntimeError(f"host firmware failed ({proc.returncode}):\n{report or proc.stderr.decode()}")
+        return np.frombuffer((d / "out.bin").read_bytes(), dtype="<i2").astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    n_samples: int
+    n_agree: int
+    mismatches: tuple[int, ...]
+
+    @property
+    def ratio(self) -> float:
+        return self.n_agree / self.n_samples if self.n_samples else 1.0
+
+    def __str__(self) -> str:
+        return f"{self.n_agree}/{self.n_samples} agree with scikit-learn ({100 * self.ratio:.2f} %)"
+
+
+def verify(model: bytes | str, estimator: Any, X_test: np.ndarray, variant: str = "standard", *,
+           typecode: str | None = None, strict: bool = True) -> Agreement:
+    """Run the model in the host firmware on X_test and compare with estimator.predict.
+
+    Raises ParityError on any disagreement when strict (the default)."""
+    expected = np.asarray(estimator.predict(X_test))
+    got = np.asarray(estimator.classes_)[predict_on_host(model, X_test, variant=variant, typecode=typecode)]
+    mismatches = tuple(int(i) for i in np.flatnonzero(got != expected))
+    agreement = Agreement(len(expected), len(expected) - len(mismatches), mismatches)
+    if strict and mismatches:
+        raise ParityError(f"{agreement}; first mismatches at rows {list(mismatches[:10])}")
+    return agreement

@@ -1,0 +1,7 @@
+add_library(usermod_emlearn_trees INTERFACE)
+target_sources(usermod_emlearn_trees INTERFACE
+    ${CMAKE_CURRENT_LIST_DIR}/mod_emlearn_trees.c
+    ${CMAKE_CURRENT_LIST_DIR}/trees.c
+)
+target_include_directories(usermod_emlearn_trees INTERFACE ${CMAKE_CURRENT_LIST_DIR})
+target_link_libraries(usermod INTERFACE usermod_emlearn_trees)

@@ -1,0 +1,697 @@
+// Tree ensembles on int16 features: loaders (binary, CSV) with full validation, and prediction.
+// See trees.h for the model layout and the feature modes.
+#include "trees.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_THRESHOLDS_PER_FEATURE 32767
+
+__attribute__((format(printf, 3, 4)))
+static trees_status_t fail(trees_error_t *err, trees_status_t status, const char *format, ...) {
+    va_list args;
+    va_start(args, format);
+    vsnprintf(err->message, sizeof(err->message), format, args);
+    va_end(args);
+    return status;
+}
+
+uint32_t trees_crc32(uint32_t crc, const uint8_t *data, size_t len) {
+    crc = ~crc;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= data[i];
+        for (int bit = 0; bit < 8; bit++) {
+            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+        }
+    }
+    return ~crc;
+}
+
+// ---- validation shared by both loaders ----
+
+static trees_status_t check_child(const trees_model_t *m, uint32_t node, int32_t child, trees_error_t *err) {
+    if (child == 0) {
+        return fail(err, TREES_ERR_FORMAT, "node %d links to itself", (int)node);
+    }
+    if (child > 0) {
+        if ((uint32_t)child >= m->n_nodes - node) {
+            return fail(err, TREES_ERR_FORMAT, "node %d links past the last node (%d nodes)",
+                (int)node, (int)m->n_nodes);
+        }
+    } else if ((uint32_t)(-(child + 1)) >= m->n_leaves) {
+        return fail(err, TREES_ERR_FORMAT, "node %d links to a missing leaf (%d leaves)", (int)node, (int)m->n_leaves);
+    }
+    return TREES_OK;
+}
+
+static trees_status_t validate(trees_model_t *m, trees_error_t *err) {
+    if (m->n_features == 0) {
+        return fail(err, TREES_ERR_FORMAT, "model has no feature count");
+    }
+    if (m->n_classes == 0) {
+        return fail(err, TREES_ERR_FORMAT, "model has no class count");
+    }
+    if (m->n_trees == 0) {
+        return fail(err, TREES_ERR_FORMAT, "model has no trees");
+    }
+    if (m->n_leaves == 0) {
+        return fail(err, TREES_ERR_FORMAT, "model has no leaves");
+    }
+    if (m->feature_mode == TREES_FEATURES_TABLE) {
+        if (m->table_start[0] != 0 || m->table_start[m->n_features] != m->n_table) {
+            return fail(err, TREES_ERR_FORMAT, "threshold table counts do not add up");
+        }
+        for (uint32_t f = 0; f < m->n_features; f++) {
+            const uint32_t start = m->table_start[f], end = m->table_start[f + 1];
+            if (end < start || end - start > MAX_THRESHOLDS_PER_FEATURE) {
+                return fail(err, TREES_ERR_FORMAT, "threshold table of feature %d is malformed", (int)f);
+            }
+            for (uint32_t i = start; i < end; i++) {
+                if (!isfinite(m->table[i]) || (i > start && !(m->table[i - 1] < m->table[i]))) {
+                    return fail(err, TREES_ERR_FORMAT, "threshold table of feature %d is not finite and increasing",
+                        (int)f);
+                }
+            }
+        }
+    }
+    for (uint32_t i = 0; i < m->n_nodes; i++) {
+        const trees_node_t *node = &m->nodes[i];
+        if (node->feature >= m->n_features) {
+            return fail(err, TREES_ERR_FORMAT, "node %d uses feature %d, beyond the model's features",
+                (int)i, node->feature);
+        }
+        if (m->feature_mode == TREES_FEATURES_TABLE) {
+            const int32_t count = m->table_start[node->feature + 1] - m->table_start[node->feature];
+            if (node->threshold < 1 || node->threshold > count) {
+                return fail(err, TREES_ERR_FORMAT, "node %d has threshold %d outside its feature's table",
+                    (int)i, node->threshold);
+            }
+        }
+        trees_status_t status = check_child(m, i, node->left, err);
+        if (status == TREES_OK) {
+            status = check_child(m, i, node->right, err);
+        }
+        if (status != TREES_OK) {
+            return status;
+        }
+    }
+    for (uint32_t t = 0; t < m->n_trees; t++) {
+        const int32_t root = m->roots[t];
+        if (root >= 0 ? (uint32_t)root >= m->n_nodes : (uint32_t)(-(root + 1)) >= m->n_leaves) {
+            return fail(err, TREES_ERR_FORMAT, "tree %d has a root (%d) outside the model", (int)t, (int)root);
+        }
+    }
+    if (m->leaf_bits == TREES_LEAF_CLASS) {
+        for (uint32_t l = 0; l < m->n_leaves; l++) {
+            if (m->leaf_class[l] >= m->n_classes) {
+                return fail(err, TREES_ERR_FORMAT, "leaf %d holds class %d, beyond the model's classes",
+                    (int)l, m->leaf_class[l]);
+            }
+        }
+    } else {
+        const uint32_t n_values = m->n_leaves * m->n_classes;
+        for (uint32_t v = 0; v < n_values; v++) {
+            const float p = m->leaf_proba[v];
+            if (!isfinite(p) || p < 0.0f || p > 1.0f) {
+                return fail(err, TREES_ERR_FORMAT, "leaf %d holds a probability outside [0, 1]",
+                    (int)(v / m->n_classes));
+            }
+        }
+    }
+    return TREES_OK;
+}
+
+static void reset(trees_model_t *m) {
+    m->loaded = 0;
+    m->leaf_bits = TREES_LEAF_CLASS;
+    m->feature_mode = TREES_FEATURES_INT;
+    m->n_features = 0;
+    m->n_classes = 0;
+    m->n_trees = 0;
+    m->n_nodes = 0;
+    m->n_leaves = 0;
+    m->n_table = 0;
+}
+
+static trees_status_t check_counts(const trees_model_t *m, uint32_t leaf_values, trees_error_t *err) {
+    if (m->n_features > m->max_features) {
+        return fail(err, TREES_ERR_CAPACITY, "model has %d features, new() allows max_features=%d",
+            m->n_features, m->max_features);
+    }
+    if (m->n_classes > m->max_classes) {
+        return fail(err, TREES_ERR_CAPACITY, "model has %d classes, new() allows max_classes=%d",
+            m->n_classes, m->max_classes);
+    }
+    if (m->n_trees > m->max_trees) {
+        return fail(err, TREES_ERR_CAPACITY, "model has %d trees, new() allows max_trees=%d",
+            (int)m->n_trees, (int)m->max_trees);
+    }
+    if (m->n_nodes > m->max_nodes) {
+        return fail(err, TREES_ERR_CAPACITY, "model has %d nodes, new() allows max_nodes=%d",
+            (int)m->n_nodes, (int)m->max_nodes);
+    }
+    if (leaf_values > m->max_leaf_values) {
+        return fail(err, TREES_ERR_CAPACITY, "model has %d leaf values, new() allows max_leaves=%d",
+            (int)leaf_values, (int)m->max_leaf_values);
+    }
+    if (m->n_table > m->max_nodes) {
+        return fail(err, TREES_ERR_CAPACITY, "model has %d thresholds, new() allows max_nodes=%d",
+            (int)m->n_table, (int)m->max_nodes);
+    }
+    return TREES_OK;
+}
+
+// ---- binary format ----
+
+static uint16_t rd_u16(const uint8_t *p) {
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static uint32_t rd_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static float rd_f32(const uint8_t *p) {
+    const uint32_t bits = rd_u32(p);
+    float value;
+    memcpy(&value, &bits, sizeof(value));
+    return value;
+}
+
+int trees_is_binary(const uint8_t *data, size_t len) {
+    return len >= 2 && data[0] == 'T' && data[1] == 'S';
+}
+
+trees_status_t trees_load_binary(trees_model_t *m, const uint8_t *data, size_t len, trees_error_t *err) {
+    reset(m);
+    if (len < 4 || memcmp(data, TREES_MAGIC, 4) != 0) {
+        if (len >= 4) {
+            return fail(err, TREES_ERR_FORMAT, "not a trees model (magic '%c%c%c%c', expected 'TSTR')",
+                data[0], data[1], data[2], data[3]);
+        }
+        return fail(err, TREES_ERR_FORMAT, "not a trees model (truncated magic)");
+    }
+    if (len < TREES_HEADER_SIZE) {
+        return fail(err, TREES_ERR_FORMAT, "truncated header: %d of %d bytes", (int)len, TREES_HEADER_SIZE);
+    }
+    if (data[4] != TREES_FORMAT_VERSION) {
+        return fail(err, TREES_ERR_FORMAT, "format version %d is not supported (expected %d)",
+            data[4], TREES_FORMAT_VERSION);
+    }
+    if (data[5] != TREES_KIND_CLASSIFIER) {
+        return fail(err, TREES_ERR_FORMAT, "model kind %d is not supported (classifier is %d)",
+            data[5], TREES_KIND_CLASSIFIER);
+    }
+    const uint8_t leaf_bits = data[6], feature_mode = data[7];
+    if (leaf_bits != TREES_LEAF_CLASS && leaf_bits != TREES_LEAF_PROBA) {
+        return fail(err, TREES_ERR_FORMAT, "leaf_bits %d is not supported (0 or 32)", leaf_bits);
+    }
+    if (feature_mode != TREES_FEATURES_INT && feature_mode != TREES_FEATURES_TABLE) {
+        return fail(err, TREES_ERR_FORMAT, "feature mode %d is not supported (0 or 1)", feature_mode);
+    }
+    if (rd_u16(data + 14) != 0) {
+        return fail(err, TREES_ERR_FORMAT, "reserved header field is %d, not 0", rd_u16(data + 14));
+    }
+    m->n_features = rd_u16(data + 8);
+    m->n_classes = rd_u16(data + 10);
+    m->n_trees = rd_u16(data + 12);
+    m->n_nodes = rd_u32(data + 16);
+    m->n_leaves = rd_u32(data + 20);
+    m->n_table = rd_u32(data + 24);
+    if (feature_mode == TREES_FEATURES_INT && m->n_table != 0) {
+        return fail(err, TREES_ERR_FORMAT, "integer-feature model has a threshold table");
+    }
+    // Capacities bound every count, so the sizes below cannot overflow 32 bits.
+    if (m->n_leaves > m->max_leaf_values) {
+        return fail(err, TREES_ERR_CAPACITY, "model has %d leaves, new() allows max_leaves=%d",
+            (int)m->n_leaves, (int)m->max_leaf_values);
+    }
+    const uint32_t leaf_values = leaf_bits == TREES_LEAF_CLASS ? m->n_leaves : m->n_leaves * m->n_classes;
+    trees_status_t status = check_counts(m, leaf_values, err);
+    if (status != TREES_OK) {
+        reset(m);
+        return status;
+    }
+    const uint32_t leaf_size = leaf_bits == TREES_LEAF_CLASS ? 1 : 4;
+    const uint32_t table_size = feature_mode == TREES_FEATURES_TABLE ? 2u * m->n_features + 4u * m->n_table : 0;
+    const uint32_t expected = TREES_HEADER_SIZE + 4u * m->n_trees + TREES_NODE_SIZE * m->n_nodes +
+        leaf_size * leaf_values + table_size;
+    if (len != expected) {
+        reset(m);
+        if (len < expected) {
+            return fail(err, TREES_ERR_FORMAT, "truncated model: %d of %d bytes", (int)len, (int)expected);
+        }
+        return fail(err, TREES_ERR_FORMAT, "model has trailing bytes: %d bytes, expected %d", (int)len, (int)expected);
+    }
+    const uint32_t stored_crc = rd_u32(data + 28);
+    uint32_t crc = trees_crc32(0, data, 28);
+    crc = trees_crc32(crc, data + TREES_HEADER_SIZE, len - TREES_HEADER_SIZE);
+    if (crc != stored_crc) {
+        reset(m);
+        return fail(err, TREES_ERR_FORMAT, "checksum mismatch (corrupted model)");
+    }
+    m->leaf_bits = leaf_bits;
+    m->feature_mode = feature_mode;
+    const uint8_t *p = data + TREES_HEADER_SIZE;
+    for (uint32_t t = 0; t < m->n_trees; t++, p += 4) {
+        m->roots[t] = (int32_t)rd_u32(p);
+    }
+    for (uint32_t i = 0; i < m->n_nodes; i++, p += TREES_NODE_SIZE) {
+        m->nodes[i].feature = rd_u16(p);
+        m->nodes[i].threshold = (int16_t)rd_u16(p + 2);
+        m->nodes[i].left = (int16_t)rd_u16(p + 4);
+        m->nodes[i].right = (int16_t)rd_u16(p + 6);
+    }
+    for (uint32_t v = 0; v < leaf_values; v++, p += leaf_size) {
+        if (leaf_bits == TREES_LEAF_CLASS) {
+            m->leaf_class[v] = *p;
+        } else {
+            m->leaf_proba[v] = rd_f32(p);
+        }
+    }
+    if (feature_mode == TREES_FEATURES_TABLE) {
+        uint32_t total = 0;
+        m->table_start[0] = 0;
+        for (uint32_t f = 0; f < m->n_features; f++, p += 2) {
+            total += rd_u16(p);
+            if (total > m->n_table) {
+                reset(m);
+                return fail(err, TREES_ERR_FORMAT, "threshold table counts exceed the table size");
+            }
+            m->table_start[f + 1] = (uint16_t)total;
+        }
+        for (uint32_t i = 0; i < m->n_table; i++, p += 4) {
+            m->table[i] = rd_f32(p);
+        }
+    }
+    status = validate(m, err);
+    if (status != TREES_OK) {
+        reset(m);
+        return status;
+    }
+    m->loaded = 1;
+    return TREES_OK;
+}
+
+// ---- CSV format (emlearn's f, c, lb/lf, r, n, l records; plus q for float threshold tables) ----
+
+typedef struct {
+    const char *s;
+    size_t len;
+} token_t;
+
+static int parse_int(token_t tok, int64_t *out) {
+    size_t i = 0;
+    int negative = 0;
+    if (i < tok.len && (tok.s[i] == '-' || tok.s[i] == '+')) {
+        negative = tok.s[i] == '-';
+        i++;
+    }
+    if (i == tok.len || tok.len - i > 12) {
+        return 0;
+    }
+    int64_t value = 0;
+    for (; i < tok.len; i++) {
+        if (tok.s[i] < '0' || tok.s[i] > '9') {
+            return 0;
+        }
+        value = value * 10 + (tok.s[i] - '0');
+    }
+    *out = negative ? -value : value;
+    return 1;
+}
+
+static int parse_hex32(token_t tok, uint32_t *out) {
+    if (tok.len < 3 || tok.len > 10 || tok.s[0] != '0' || (tok.s[1] != 'x' && tok.s[1] != 'X')) {
+        return 0;
+    }
+    uint32_t value = 0;
+    for (size_t i = 2; i < tok.len; i++) {
+        const char c = tok.s[i];
+        uint32_t digit;
+        if (c >= '0' && c <= '9') {
+            digit = (uint32_t)(c - '0');
+        } else if (c >= 'a' && c <= 'f') {
+            digit = (uint32_t)(c - 'a' + 10);
+        } else if (c >= 'A' && c <= 'F') {
+            digit = (uint32_t)(c - 'A' + 10);
+        } else {
+            return 0;
+        }
+        value = (value << 4) | digit;
+    }
+    *out = value;
+    return 1;
+}
+
+static int is_decimal_float(token_t tok) {
+    for (size_t i = 0; i < tok.len; i++) {
+        if (tok.s[i] == '.' || tok.s[i] == 'e' || tok.s[i] == 'E') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+// floor() of a decimal number such as "4.5", "-0.25" or "1e-05", computed exactly on its digits.
+// Magnitudes are saturated at 1e9 (far outside int16).
+static int parse_decimal_floor(token_t tok, int64_t *out) {
+    const int64_t cap = 1000000000;
+    size_t i = 0;
+    int negative = 0;
+    if (i < tok.len && (tok.s[i] == '-' || tok.s[i] == '+')) {
+        negative = tok.s[i] == '-';
+        i++;
+    }
+    const size_t digits_begin = i;
+    char digits[64];
+    size_t n_digits = 0;
+    int32_t point = -1;   // digits before the decimal point
+    for (; i < tok.len && tok.s[i] != 'e' && tok.s[i] != 'E'; i++) {
+        const char c = tok.s[i];
+        if (c == '.') {
+            if (point >= 0) {
+                return 0;
+            }
+            point = (int32_t)n_digits;
+        } else if (c >= '0' && c <= '9') {
+            if (n_digits == sizeof(digits)) {
+                return 0;
+            }
+            digits[n_digits++] = c;
+        } else {
+            return 0;
+        }
+    }
+    if (n_digits == 0 || i - digits_begin == 0) {
+        return 0;
+    }
+    if (point < 0) {
+        point = (int32_t)n_digits;
+    }
+    if (i < tok.len) {   // exponent
+        token_t exp_tok = { tok.s + i + 1, tok.len - i - 1 };
+        int64_t exponent;
+        if (!parse_int(exp_tok, &exponent) || exponent > 999 || exponent < -999) {
+            return 0;
+        }
+        point += (int32_t)exponent;
+    }
+    int64_t integer = 0;
+    int fraction = 0;
+    for (int32_t k = 0; k < (int32_t)n_digits; k++) {
+        const int d = digits[k] - '0';
+        if (k < point) {
+            integer = integer * 10 + d;
+            if (integer > cap) {
+                integer = cap;
+            }
+        } else if (d != 0) {
+            fraction = 1;
+        }
+    }
+    for (int32_t k = (int32_t)n_digits; k < point && integer < cap; k++) {
+        integer = integer * 10;
+    }
+    if (integer > cap) {
+        integer = cap;
+    }
+    *out = negative ? -(integer + fraction) : integer;
+    return 1;
+}
+
+static token_t trim(const char *s, size_t len) {
+    while (len > 0 && (s[0] == ' ' || s[0] == '\t')) {
+        s++;
+        len--;
+    }
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r')) {
+        len--;
+    }
+    token_t tok = { s, len };
+    return tok;
+}
+
+static int token_is(token_t tok, const char *word) {
+    const size_t n = strlen(word);
+    return tok.len == n && memcmp(tok.s, word, n) == 0;
+}
+
+#define CSV_MAX_FIELDS 6
+
+trees_status_t trees_load_csv(trees_model_t *m, const char *text, size_t len, trees_error_t *err) {
+    reset(m);
+    uint32_t line_no = 0;
+    uint32_t last_q_feature = 0;
+    uint32_t leaf_bits = 0;
+    int have_f = 0, have_c = 0;
+    size_t pos = 0;
+    trees_status_t status = TREES_OK;
+    m->table_start[0] = 0;
+    while (pos < len && status == TREES_OK) {
+        line_no++;
+        size_t end = pos;
+        while (end < len && text[end] != '\n') {
+            const unsigned char c = (unsigned char)text[end];
+            if ((c < 0x20 && c != '\t' && c != '\r') || c > 0x7e) {
+                status = fail(err, TREES_ERR_FORMAT,
+                    "line %d: byte 0x%02x is not CSV text (and no binary magic 'TSTR')", (int)line_no, c);
+                break;
+            }
+            end++;
+        }
+        if (status != TREES_OK) {
+            break;
+        }
+        token_t line = trim(text + pos, end - pos);
+        pos = end + 1;
+        if (line.len == 0) {
+            continue;
+        }
+        token_t fields[CSV_MAX_FIELDS];
+        size_t n_fields = 0;
+        size_t start = 0;
+        for (size_t i = 0; i <= line.len; i++) {
+            if (i == line.len || line.s[i] == ',') {
+                if (n_fields == CSV_MAX_FIELDS) {
+                    return fail(err, TREES_ERR_FORMAT, "line %d: too many fields", (int)line_no);
+                }
+                fields[n_fields++] = trim(line.s + start, i - start);
+                start = i + 1;
+            }
+        }
+        const token_t kind = fields[0];
+        int64_t v[CSV_MAX_FIELDS] = { 0 };
+        size_t expect = 0;
+        if (token_is(kind, "f") || token_is(kind, "c") || token_is(kind, "lb") || token_is(kind, "lf") ||
+            token_is(kind, "r") || token_is(kind, "l")) {
+            expect = 2;
+        } else if (token_is(kind, "q")) {
+            expect = 3;
+        } else if (token_is(kind, "n")) {
+            expect = 5;
+        } else {
+            return fail(err, TREES_ERR_FORMAT, "line %d: unknown record type", (int)line_no);
+        }
+        if (n_fields != expect) {
+            return fail(err, TREES_ERR_FORMAT, "line %d: expected %d fields", (int)line_no, (int)expect);
+        }
+        for (size_t k = 1; k < n_fields; k++) {
+            const int is_threshold = token_is(kind, "n") && k == 2;
+            const int is_bits = token_is(kind, "q") && k == 2;
+            if (is_bits) {
+                uint32_t bits;
+                if (!parse_hex32(fields[k], &bits)) {
+                    return fail(err, TREES_ERR_FORMAT, "line %d: field %d is not a 0x float32 bit pattern",
+                        (int)line_no, (int)k + 1);
+                }
+                v[k] = bits;
+            } else if (is_threshold && is_decimal_float(fields[k])) {
+                // A scikit-learn style threshold (go left when x <= t): for int16 x that is x < floor(t) + 1.
+                if (!parse_decimal_floor(fields[k], &v[k])) {
+                    return fail(err, TREES_ERR_FORMAT, "line %d: field %d is not a number", (int)line_no, (int)k + 1);
+                }
+                v[k] += 1;
+            } else if (!parse_int(fields[k], &v[k])) {
+                return fail(err, TREES_ERR_FORMAT, "line %d: field %d is not an integer", (int)line_no, (int)k + 1);
+            }
+        }
+        const int is_meta = token_is(kind, "f") || token_is(kind, "c") || token_is(kind, "lb") ||
+            token_is(kind, "lf");
+        if (!is_meta && !(have_f && have_c)) {
+            return fail(err, TREES_ERR_FORMAT, "line %d: f and c records must come before the model data",
+                (int)line_no);
+        }
+        if (token_is(kind, "f")) {
+            if (have_f || v[1] < 1 || v[1] > 65535) {
+                return fail(err, TREES_ERR_FORMAT, "line %d: bad or repeated feature count", (int)line_no);
+            }
+            if (v[1] > m->max_features) {
+                return fail(err, TREES_ERR_CAPACITY, "line %d: model has %d features, new() allows max_features=%d",
+                    (int)line_no, (int)v[1], m->max_features);
+            }
+            m->n_features = (uint16_t)v[1];
+            have_f = 1;
+        } else if (token_is(kind, "c")) {
+            if (have_c || v[1] < 1 || v[1] > 256) {
+                return fail(err, TREES_ERR_FORMAT, "line %d: bad or repeated class count (1..256)", (int)line_no);
+            }
+            if (v[1] > m->max_classes) {
+                return fail(err, TREES_ERR_CAPACITY, "line %d: model has %d classes, new() allows max_classes=%d",
+                    (int)line_no, (int)v[1], m->max_classes);
+            }
+            m->n_classes = (uint16_t)v[1];
+            have_c = 1;
+        } else if (token_is(kind, "lb") || token_is(kind, "lf")) {
+            leaf_bits = (uint32_t)v[1];
+            if (v[1] != 0) {
+                return fail(err, TREES_ERR_FORMAT, "line %d: leaf_bits %d is not supported in CSV (0: class leaves)",
+                    (int)line_no, (int)v[1]);
+            }
+        } else if (token_is(kind, "r")) {
+            if (m->n_trees >= m->max_trees) {
+                return fail(err, TREES_ERR_CAPACITY, "line %d: more trees than new() allows (max_trees=%d)",
+                    (int)line_no, (int)m->max_trees);
+            }
+            if (v[1] < -2147483647 || v[1] > 2147483647) {
+                return fail(err, TREES_ERR_FORMAT, "line %d: root out of range", (int)line_no);
+            }
+            m->roots[m->n_trees++] = (int32_t)v[1];
+        } else if (token_is(kind, "n")) {
+            if (m->n_nodes >= m->max_nodes) {
+                return fail(err, TREES_ERR_CAPACITY, "line %d: more nodes than new() allows (max_nodes=%d)",
+                    (int)line_no, (int)m->max_nodes);
+            }
+            if (v[1] < 0 || v[1] >= m->n_features) {
+                return fail(err, TREES_ERR_FORMAT, "line %d: feature %d out of range", (int)line_no, (int)v[1]);
+            }
+            for (int k = 2; k <= 4; k++) {
+                if (v[k] < -32768 || v[k] > 32767) {
+                    return fail(err, TREES_ERR_FORMAT, "line %d: field %d out of int16 range", (int)line_no, k + 1);
+                }
+            }
+            trees_node_t *node = &m->nodes[m->n_nodes++];
+            node->feature = (uint16_t)v[1];
+            node->threshold = (int16_t)v[2];
+            node->left = (int16_t)v[3];
+            node->right = (int16_t)v[4];
+        } else if (token_is(kind, "l")) {
+            if (m->n_leaves >= m->max_leaf_values) {
+                return fail(err, TREES_ERR_CAPACITY, "line %d: more leaves than new() allows (max_leaves=%d)",
+                    (int)line_no, (int)m->max_leaf_values);
+            }
+            if (v[1] < 0 || v[1] >= m->n_classes) {
+                return fail(err, TREES_ERR_FORMAT, "line %d: leaf class %d out of range", (int)line_no, (int)v[1]);
+            }
+            m->leaf_class[m->n_leaves++] = (uint8_t)v[1];
+        } else {   // q
+            if (v[1] < 0 || v[1] >= m->n_features || (uint32_t)v[1] < last_q_feature) {
+                return fail(err, TREES_ERR_FORMAT, "line %d: q records must be in feature order, within features",
+                    (int)line_no);
+            }
+            if (m->n_table >= m->max_nodes) {
+                return fail(err, TREES_ERR_CAPACITY, "line %d: more thresholds than new() allows (max_nodes=%d)",
+                    (int)line_no, (int)m->max_nodes);
+            }
+            for (uint32_t f = last_q_feature + 1; f <= (uint32_t)v[1]; f++) {
+                m->table_start[f] = (uint16_t)m->n_table;
+            }
+            last_q_feature = (uint32_t)v[1];
+            const uint32_t bits = (uint32_t)v[2];
+            memcpy(&m->table[m->n_table++], &bits, sizeof(float));
+            m->feature_mode = TREES_FEATURES_TABLE;
+        }
+    }
+    if (status != TREES_OK) {
+        reset(m);
+        return status;
+    }
+    (void)leaf_bits;
+    if (m->feature_mode == TREES_FEATURES_TABLE) {
+        if (m->n_table > 65535) {
+            reset(m);
+            return fail(err, TREES_ERR_FORMAT, "too many thresholds");
+        }
+        for (uint32_t f = last_q_feature + 1; f <= m->n_features; f++) {
+            m->table_start[f] = (uint16_t)m->n_table;
+        }
+    }
+    status = validate(m, err);
+    if (status != TREES_OK) {
+        reset(m);
+        return status;
+    }
+    m->loaded = 1;
+    return TREES_OK;
+}
+
+// ---- prediction ----
+
+void trees_quantize(const trees_model_t *m, const float *x, int16_t *q) {
+    for (uint32_t f = 0; f < m->n_features; f++) {
+        const float value = x[f];
+        if (m->feature_mode == TREES_FEATURES_TABLE) {
+            uint32_t lo = m->table_start[f], hi = m->table_start[f + 1];
+            const uint32_t start = lo;
+            while (lo < hi) {
+                const uint32_t mid = lo + (hi - lo) / 2;
+                if (m->table[mid] < value) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            q[f] = (int16_t)(lo - start);
+        } else if (value >= 32767.0f) {
+            q[f] = 32767;
+        } else if (value <= -32768.0f) {
+            q[f] = -32768;
+        } else {
+            q[f] = (int16_t)roundf(value);
+        }
+    }
+}
+
+static uint32_t walk(const trees_model_t *m, int32_t index, const int16_t *x) {
+    while (index >= 0) {
+        const trees_node_t *node = &m->nodes[index];
+        const int32_t child = x[node->feature] < node->threshold ? node->left : node->right;
+        if (child < 0) {
+            index = child;
+        } else {
+            index += child;
+        }
+    }
+    return (uint32_t)(-(index + 1));
+}
+
+int32_t trees_predict(const trees_model_t *m, const int16_t *x, float *votes) {
+    const uint32_t n_classes = m->n_classes;
+    for (uint32_t c = 0; c < n_classes; c++) {
+        votes[c] = 0.0f;
+    }
+    for (uint32_t t = 0; t < m->n_trees; t++) {
+        const uint32_t leaf = walk(m, m->roots[t], x);
+        if (m->leaf_bits == TREES_LEAF_CLASS) {
+            votes[m->leaf_class[leaf]] += 1.0f;
+        } else {
+            const float *proba = &m->leaf_proba[leaf * n_classes];
+            for (uint32_t c = 0; c < n_classes; c++) {
+                votes[c] += proba[c];
+            }
+        }
+    }
+    int32_t best = 0;
+    for (uint32_t c = 1; c < n_classes; c++) {
+        if (votes[c] > votes[best]) {
+            best = (int32_t)c;
+        }
+    }
+    const float n_trees = (float)m->n_trees;
+    for (uint32_t c = 0; c < n_classes; c++) {
+        votes[c] /= n_trees;
+    }
+    return best;
+}
