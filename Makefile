@@ -36,10 +36,10 @@ bench: host
 	$(VPY) bench/run.py
 
 demo: host
-	build/host-standard/micropython examples/demo.py
+	$(VPY) examples/demo.py
 
 lint: deps
-	$(VENV)/bin/ruff check tools tests bench
+	$(VENV)/bin/ruff check tools tests bench examples
 
 clean:
 	rm -rf build

@@ -33,18 +33,23 @@ class CaseResult:
     instructions_per_call: float | None
 
 
+def run_firmware(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=BENCH / "mp")
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark failed: {' '.join(cmd)}\n{proc.stdout}{proc.stderr}")
+    return proc
+
+
 def run_case(script: Path, case: str, calls: int) -> float:
-    proc = subprocess.run([str(firmware_or_raise()), str(script), case, str(calls)],
-                          capture_output=True, text=True, check=True, cwd=BENCH / "mp")
+    proc = run_firmware([str(firmware_or_raise()), str(script), case, str(calls)])
     return float(proc.stdout.split()[-1])
 
 
 def callgrind_instructions(script: Path, case: str, calls: int) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
-        proc = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                               str(firmware_or_raise()), str(script), case, str(calls)],
-                              capture_output=True, text=True, check=True, cwd=BENCH / "mp")
+        proc = run_firmware(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                             str(firmware_or_raise()), str(script), case, str(calls)])
         for line in proc.stderr.splitlines():
             if "Collected :" in line:
                 return int(line.split()[-1])
@@ -52,8 +57,7 @@ def callgrind_instructions(script: Path, case: str, calls: int) -> int:
 
 
 def bench_script(script: Path) -> list[CaseResult]:
-    listing = subprocess.run([str(firmware_or_raise()), str(script), "--list", "0"], capture_output=True,
-                             text=True, check=True, cwd=BENCH / "mp")
+    listing = run_firmware([str(firmware_or_raise()), str(script), "--list", "0"])
     results = []
     have_valgrind = shutil.which("valgrind") is not None
     for case in listing.stdout.split():
@@ -82,7 +86,7 @@ def markdown_table(name: str, results: list[CaseResult]) -> str:
     for r in results:
         instr = f"{r.instructions_per_call:,.0f}" if r.instructions_per_call is not None else "n/a"
         if r.instructions_per_call and baseline.instructions_per_call:
-            speedup = f"{r.instructions_per_call / baseline.instructions_per_call:.1f}×"
+            speedup = f"{baseline.instructions_per_call / r.instructions_per_call:.1f}×"
         else:
             speedup = "n/a"
         lines.append(f"| {r.case} | {instr} | {speedup} | {r.us_per_call:.1f} |")

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tinysense.host import firmware_or_raise, sanitizer_report
 from tinysense.paths import HOST_VARIANTS, REPO
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from tinysense.host import run, sanitizer_report
 from tinysense.paths import HOST_VARIANTS, REPO
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from tinysense.paths import REPO, host_firmware
 
 HARNESS = REPO / "tests" / "cmake"

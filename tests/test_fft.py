@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from tinysense.host import run, sanitizer_report
 
 VARIANTS = ("standard", "32")

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from tinysense.host import firmware_or_raise, run
 from tinysense.paths import HOST_VARIANTS
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import signal
+
 from tinysense.host import run, sanitizer_report
 
 VARIANTS = ("standard", "32")

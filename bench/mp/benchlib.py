@@ -10,11 +10,13 @@ import time
 
 
 def main(cases):
+    """cases: a list of (name, setup) pairs, the baseline (the MicroPython peer) first;
+    setup() prepares the data and returns the function to time."""
     name, repeat = sys.argv[1], int(sys.argv[2])
     if name == "--list":
-        print(" ".join(cases))
+        print(" ".join(case for case, _ in cases))
         return
-    fn = cases[name]()
+    fn = dict(cases)[name]()
     if repeat == 0:
         return
     fn()
