@@ -2,7 +2,7 @@
 #   make demo    build the host firmware and run the demo on bundled data
 #   make test    build everything and run the whole test suite
 #
-# Other targets: host (build the host firmware variants), bench, lint, clean, distclean.
+# Other targets: host (build the host firmware variants), bench, lint, firmware BOARD=…, clean, distclean.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +10,9 @@ VPY := $(VENV)/bin/python
 HOST_VARIANTS := standard 32 sanitize
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps host test bench demo lint clean distclean
+BOARD ?= generic-s3
+
+.PHONY: all deps host test bench demo lint clean distclean firmware
 
 all: host
 
@@ -37,6 +39,10 @@ bench: host
 
 demo: host
 	$(VPY) examples/demo.py
+
+# ESP32-S3 image in Docker (needs a Docker engine): dist/$(BOARD)/firmware.bin
+firmware: deps
+	$(VENV)/bin/tinysense build $(BOARD)
 
 lint: deps
 	$(VENV)/bin/ruff check tools tests bench examples

@@ -3,7 +3,8 @@
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 
-packages=(gcc make cmake gcc-multilib valgrind mosquitto)
+# gcc-xtensa-lx106 (+ binutils, picolibc for math.h): the Xtensa portability check of the C cores.
+packages=(gcc make cmake gcc-multilib valgrind mosquitto gcc-xtensa-lx106 binutils-xtensa-lx106 picolibc-xtensa-lx106-elf)
 # Extra packages a caller needs on top (space-separated), e.g. for a single feature.
 read -r -a extra <<< "${TINYSENSE_EXTRA_PACKAGES:-}"
 packages+=("${extra[@]}")
