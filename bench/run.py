@@ -56,11 +56,13 @@ def callgrind_instructions(script: Path, case: str, calls: int) -> int:
     raise RuntimeError(f"callgrind printed no instruction count for {script.name} {case}")
 
 
-def bench_script(script: Path) -> list[CaseResult]:
-    listing = run_firmware([str(firmware_or_raise()), str(script), "--list", "0"])
+def bench_script(script: Path) -> tuple[list[CaseResult], float | None]:
+    """The results of every case, and the real-time duration one call covers (if the script says)."""
+    listing = run_firmware([str(firmware_or_raise()), str(script), "--list", "0"]).stdout.splitlines()
+    realtime_us = float(listing[1].split()[1]) if len(listing) > 1 and listing[1].startswith("realtime_us") else None
     results = []
     have_valgrind = shutil.which("valgrind") is not None
-    for case in listing.stdout.split():
+    for case in listing[0].split():
         print(f"  {script.stem} {case}", file=sys.stderr, flush=True)
         us = run_case(script, case, TIME_CALLS)
         instructions = None
@@ -70,18 +72,21 @@ def bench_script(script: Path) -> list[CaseResult]:
             # One warm-up call runs on top of the timed calls (see benchlib).
             instructions = (full - setup) / (CALLGRIND_CALLS + 1)
         results.append(CaseResult(case, us, instructions))
-    return results
+    return results, realtime_us
 
 
-def markdown_table(name: str, results: list[CaseResult]) -> str:
+def markdown_table(name: str, results: list[CaseResult], realtime_us: float | None = None) -> str:
     baseline = results[0]
+    realtime_note = f" One call processes {realtime_us / 1000:g} ms of signal." if realtime_us else ""
     lines = [
         f"# {name}",
         "",
-        f"Host firmware (standard variant), same VM, same run. Speed-up is relative to `{baseline.case}`.",
+        f"Host firmware (standard variant), same VM, same run. Speed-up is relative to `{baseline.case}`."
+        + realtime_note,
         "",
-        "| case | instructions/call (callgrind) | speed-up (instructions) | µs/call (wall, noisy) |",
-        "|---|---:|---:|---:|",
+        "| case | instructions/call (callgrind) | speed-up (instructions) | µs/call (wall, noisy) |"
+        + (" % of real time (host) |" if realtime_us else ""),
+        "|---|---:|---:|---:|" + ("---:|" if realtime_us else ""),
     ]
     for r in results:
         instr = f"{r.instructions_per_call:,.0f}" if r.instructions_per_call is not None else "n/a"
@@ -89,7 +94,10 @@ def markdown_table(name: str, results: list[CaseResult]) -> str:
             speedup = f"{baseline.instructions_per_call / r.instructions_per_call:.1f}×"
         else:
             speedup = "n/a"
-        lines.append(f"| {r.case} | {instr} | {speedup} | {r.us_per_call:.1f} |")
+        row = f"| {r.case} | {instr} | {speedup} | {r.us_per_call:.1f} |"
+        if realtime_us:
+            row += f" {100 * r.us_per_call / realtime_us:.3f} |"
+        lines.append(row)
     return "\n".join(lines) + "\n"
 
 
@@ -103,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     for script in scripts:
         name = script.stem.removeprefix("bench_")
-        table = markdown_table(name, bench_script(script))
+        results, realtime_us = bench_script(script)
+        table = markdown_table(name, results, realtime_us)
         (RESULTS / f"{name}.md").write_text(table)
         print(table)
     return 0

@@ -9,12 +9,16 @@ import sys
 import time
 
 
-def main(cases):
+def main(cases, realtime_us=None):
     """cases: a list of (name, setup) pairs, the baseline (the MicroPython peer) first;
-    setup() prepares the data and returns the function to time."""
+    setup() prepares the data and returns the function to time.
+    realtime_us: the duration of the signal one call processes (e.g. 100000 for 0.1 s of
+    audio), so the results can say which fraction of real time a call takes."""
     name, repeat = sys.argv[1], int(sys.argv[2])
     if name == "--list":
         print(" ".join(case for case, _ in cases))
+        if realtime_us:
+            print("realtime_us", realtime_us)
         return
     fn = dict(cases)[name]()
     if repeat == 0:
