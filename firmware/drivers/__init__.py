@@ -1,0 +1,1 @@
+# tinysense drivers (frozen): `from drivers import mqtt`.
