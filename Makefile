@@ -35,6 +35,7 @@ test: host
 	$(VPY) -m pytest -q tests
 
 bench: host
+	$(VPY) -m pip install --quiet -e '.[dev,bench]'
 	$(VPY) bench/run.py
 
 demo: host

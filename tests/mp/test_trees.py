@@ -20,7 +20,7 @@ def crc32(data, crc=0):
     return ~crc & 0xFFFFFFFF
 
 
-def binary(nodes, leaves, roots, n_features=2, n_classes=2, leaf_bits=0, mode=0, table=None, magic=b"TSTR"):
+def binary(nodes, leaves, roots, n_features=2, n_classes=2, leaf_bits=0, mode=0, table=None, magic=b"TSTR", kind=1):
     payload = b"".join(struct.pack("<i", r) for r in roots)
     payload += b"".join(struct.pack("<Hhhh", *n) for n in nodes)
     if leaf_bits == 0:
@@ -34,7 +34,7 @@ def binary(nodes, leaves, roots, n_features=2, n_classes=2, leaf_bits=0, mode=0,
             n_table += len(t)
             payload += b"".join(struct.pack("<f", v) for v in t)
     n_leaves = len(leaves) if leaf_bits == 0 else len(leaves) // n_classes
-    header = struct.pack("<4sBBBBHHHHIII", magic, 1, 1, leaf_bits, mode, n_features, n_classes, len(roots), 0,
+    header = struct.pack("<4sBBBBHHHHIII", magic, 1, kind, leaf_bits, mode, n_features, n_classes, len(roots), 0,
                          len(nodes), n_leaves, n_table)
     return header + struct.pack("<I", crc32(payload, crc32(header))) + payload
 
@@ -141,6 +141,14 @@ def test_new_limits():
             emlearn_trees.load_model(emlearn_trees.new(1, 16, 16, max_features=1), data)
         with raises(ValueError, "max_classes=1"):
             emlearn_trees.load_model(emlearn_trees.new(1, 16, 16, max_classes=1), data)
+    # The float threshold table has its own limit (default max_nodes); integer models need none.
+    table_model = binary([(0, 1, -1, -2)], [0, 1], [0], mode=1, table=[[0.25, 1.5], []])
+    with raises(ValueError, "max_thresholds=1"):
+        emlearn_trees.load_model(emlearn_trees.new(1, 16, 16, max_thresholds=1), table_model)
+    emlearn_trees.load_model(emlearn_trees.new(1, 1, 2, max_thresholds=2), table_model)
+    emlearn_trees.load_model(emlearn_trees.new(1, 16, 16, max_thresholds=0), BINARY)
+    with raises(ValueError, "max_thresholds must be 0.."):
+        emlearn_trees.new(1, 10, 10, max_thresholds=-1)
     two_trees = binary([(0, 5, -1, 1), (1, 3, -1, -2)], [0, 1], [0, -1])
     with raises(ValueError, "max_trees=1"):
         emlearn_trees.load_model(emlearn_trees.new(1, 16, 16), two_trees)
@@ -230,5 +238,67 @@ def test_predict_allocates_nothing():
     xh = array.array("h", [5, 3])
     xf = array.array("f", [5.0, 3.0])
     out = array.array("f", [0, 0])
+    assert heap_allocated_during(lambda: m.predict(xh, out), 1000) == 0
+    assert heap_allocated_during(lambda: m.predict(xf, out), 1000) == 0
+
+
+# Regression: two trees over 2 features. Tree 0: x0 < 5 -> 1.5 else 2.5; tree 1: x1 < 3 -> -4.0 else 10.0.
+REG_BINARY = binary([(0, 5, -1, -2), (1, 3, -3, -4)], [1.5, 2.5, -4.0, 10.0], [0, 1], n_classes=1, leaf_bits=32,
+                    kind=2)
+REG_CSV = "f,2\nc,0\nlf,32\nr,0\nr,1\nn,0,5,-1,-2\nn,1,3,-3,-4\nl,1.5\nl,2.5\nl,-4\nl,1e1\n"
+REG_CASES = [((4, 2), (1.5 - 4.0) / 2), ((5, 2), (2.5 - 4.0) / 2), ((4, 3), (1.5 + 10.0) / 2), ((9, 9), 6.25)]
+
+
+def test_regression_binary_and_csv():
+    for data in (REG_BINARY, REG_CSV):
+        m = new_model(data)
+        assert m.is_regressor() and m.outputs() == 1 and m.features() == 2
+        out = array.array("f", [99.0])
+        for x, expected in REG_CASES:
+            assert m.predict(array.array("h", x), out) is None
+            assert out[0] == expected, (data, x, out[0])
+            assert m.predict(array.array("h", x)) == expected
+            assert m.predict(array.array("f", x)) == expected
+    assert not new_model().is_regressor()
+
+
+def test_regression_sum_is_compensated():
+    # 1 tree with leaf 2**24 and 1000 trees with leaf 1.0: plain float32 accumulation loses every 1.0
+    # (2**24 + 1 rounds to 2**24) and would give 2**24 / 1001; the compensated sum gives the true mean.
+    roots = [-1] + [-2] * 1000
+    m = emlearn_trees.new(1001, 1, 2)
+    emlearn_trees.load_model(m, binary([], [16777216.0, 1.0], roots, n_classes=1, leaf_bits=32, kind=2))
+    expected = (16777216.0 + 1000.0) / 1001.0
+    got = m.predict(array.array("h", [0, 0]))
+    assert abs(got - expected) <= 1e-6 * expected, (got, expected)
+
+
+def test_regression_errors():
+    m = emlearn_trees.new(4, 16, 16)
+    bad = [
+        (binary([(0, 5, -1, -2)], [1.0, 2.0, 3.0, 4.0], [0], n_classes=2, leaf_bits=32, kind=2), "2 outputs"),
+        (binary([(0, 5, -1, -2)], [0, 1], [0], n_classes=1, kind=2), "leaf_bits 32"),
+        (binary([(0, 5, -1, -2)], [1.0, float("inf")], [0], n_classes=1, leaf_bits=32, kind=2), "not finite"),
+        (binary([(0, 5, -1, -2)], [1.0, 2.0], [0], n_classes=1, leaf_bits=32, kind=3), "model kind 3"),
+        ("f,1\nc,0\nlf,32\nr,0\nn,0,5,-1,-2\nl,1.5\nl,abc\n", "line 7: field 2 is not a finite number"),
+        ("f,1\nc,0\nlf,32\nr,0\nn,0,5,-1,-2\nl,1.5\nl,nan\n", "line 7: field 2 is not a finite number"),
+        ("f,1\nc,0\nlf,32\nr,0\nn,0,5,-1,-2\nl,1.5\nl,1e99\n", "line 7: field 2 is not a finite number"),
+        ("f,1\nc,0\nr,0\nn,0,5,-1,-2\nl,1.5\nl,2.5\n", "line 5: regression leaves need lf,32"),
+        ("f,1\nc,0\nlf,16\n", "line 3: leaf_bits 16"),
+        ("f,1\nc,2\nr,0\nlf,32\n", "line 4: leaf_bits 32"),
+        ("f,1\nlf,32\nc,2\nr,-1\nl,0\n", "leaf_bits 32 is not supported in CSV for classifiers"),
+    ]
+    for data, message in bad:
+        with raises(ValueError, message):
+            emlearn_trees.load_model(m, data)
+    with raises(ValueError, "out has 2 values, the model has 1 outputs"):
+        new_model(REG_BINARY).predict(array.array("h", [1, 2]), array.array("f", [0, 0]))
+
+
+def test_regression_predict_with_out_allocates_nothing():
+    m = new_model(REG_BINARY)
+    xh = array.array("h", [5, 3])
+    xf = array.array("f", [5.0, 3.0])
+    out = array.array("f", [0])
     assert heap_allocated_during(lambda: m.predict(xh, out), 1000) == 0
     assert heap_allocated_during(lambda: m.predict(xf, out), 1000) == 0

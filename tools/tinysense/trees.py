@@ -1,5 +1,10 @@
 """Convert scikit-learn tree ensembles for the device's `emlearn_trees` module, with exact parity.
 
+Classifiers (RandomForest/ExtraTrees/DecisionTree) give scikit-learn's classes exactly; regressors
+(RandomForestRegressor, ExtraTreesRegressor, DecisionTreeRegressor; one output) take the same leaves
+exactly and give the mean of their float32 leaf values, within float32 rounding of scikit-learn's
+float64 mean.
+
 scikit-learn goes left when ``x <= t`` (float32 feature, float64 threshold); emlearn's C walk goes
 left when ``x < T`` on int16 features. The converter owns the feature quantisation:
 
@@ -31,11 +36,14 @@ import numpy as np
 
 from tinysense import host
 
-SUPPORTED_ESTIMATORS = ("RandomForestClassifier", "ExtraTreesClassifier", "DecisionTreeClassifier")
+CLASSIFIERS = ("RandomForestClassifier", "ExtraTreesClassifier", "DecisionTreeClassifier")
+REGRESSORS = ("RandomForestRegressor", "ExtraTreesRegressor", "DecisionTreeRegressor")
+SUPPORTED_ESTIMATORS = CLASSIFIERS + REGRESSORS
 
 MAGIC = b"TSTR"
 FORMAT_VERSION = 1
 KIND_CLASSIFIER = 1
+KIND_REGRESSOR = 2
 FEATURES_INT = 0
 FEATURES_TABLE = 1
 LEAF_CLASS = 0
@@ -56,9 +64,10 @@ class Forest:
     n_classes: int
     feature_mode: int
     leaf_bits: int
+    kind: int = KIND_CLASSIFIER
     roots: list[int] = field(default_factory=list)
     nodes: list[tuple[int, int, int, int]] = field(default_factory=list)  # feature, threshold, left, right
-    leaves: list[Any] = field(default_factory=list)  # class index, or tuple of n_classes float32
+    leaves: list[Any] = field(default_factory=list)  # class index, tuple of n_classes float32, or float32 value
     table: list[np.ndarray] = field(default_factory=list)  # per feature: sorted float32 thresholds
 
     @property
@@ -70,16 +79,21 @@ class Forest:
         return sum(len(t) for t in self.table)
 
 
+def is_regressor(estimator: Any) -> bool:
+    return type(estimator).__name__ in REGRESSORS
+
+
 def _estimators(estimator: Any) -> list[Any]:
     name = type(estimator).__name__
     if name not in SUPPORTED_ESTIMATORS:
         raise TypeError(f"unsupported estimator {name}: supported are {', '.join(SUPPORTED_ESTIMATORS)}")
-    if not hasattr(estimator, "classes_"):
+    if not hasattr(estimator, "n_outputs_"):
         raise ValueError(f"{name} is not fitted")
-    trees = list(getattr(estimator, "estimators_", [estimator]))
-    if getattr(estimator, "n_outputs_", 1) != 1:
-        raise ValueError("multi-output classifiers are not supported")
-    return trees
+    if estimator.n_outputs_ != 1:
+        what = "regression" if is_regressor(estimator) else "classification"
+        raise TypeError(f"{name} has {estimator.n_outputs_} outputs: multi-output {what} is not supported "
+                        "(train one model per output)")
+    return list(getattr(estimator, "estimators_", [estimator]))
 
 
 def round_down_f32(t: float) -> np.float32:
@@ -133,15 +147,21 @@ def _pure(trees: Sequence[Any]) -> bool:
 
 def build(estimator: Any, X_train: np.ndarray | None = None, *, features: str = "auto",
           leaves: str = "auto") -> Forest:
-    """Flatten a fitted classifier into the device layout.
+    """Flatten a fitted classifier or regressor into the device layout.
 
     features: 'int' (raw int16 features), 'float' (threshold-table quantisation) or 'auto' ('int'
     when every X_train value is an integer within int16). leaves: 'class' (hard voting), 'proba'
     (soft voting with float32 leaf probabilities) or 'auto' ('class' when every leaf is pure or there
-    is one tree, which reproduces scikit-learn's predict exactly; 'proba' otherwise).
+    is one tree, which reproduces scikit-learn's predict exactly; 'proba' otherwise). Regressors
+    always have float32 leaf values ('auto' or 'value').
     """
     trees = _estimators(estimator)
     n_features = int(estimator.n_features_in_)
+    if is_regressor(estimator):
+        if leaves not in ("auto", "value"):
+            raise ValueError(f"leaves must be 'auto' or 'value' for a regressor, got {leaves!r}")
+        forest = Forest(n_features, 1, choose_features(X_train, features), LEAF_PROBA, KIND_REGRESSOR)
+        return _fill(forest, trees)
     n_classes = int(len(estimator.classes_))
     if leaves == "auto":
         leaves = "class" if len(trees) == 1 or _pure(trees) else "proba"
@@ -149,10 +169,14 @@ def build(estimator: Any, X_train: np.ndarray | None = None, *, features: str = 
         raise ValueError(f"leaves must be 'auto', 'class' or 'proba', got {leaves!r}")
     forest = Forest(n_features, n_classes, choose_features(X_train, features),
                     LEAF_CLASS if leaves == "class" else LEAF_PROBA)
-    if forest.feature_mode == FEATURES_TABLE:
-        forest.table = _tables(trees, n_features)
     if forest.leaf_bits == LEAF_CLASS:
         forest.leaves = list(range(n_classes))
+    return _fill(forest, trees)
+
+
+def _fill(forest: Forest, trees: Sequence[Any]) -> Forest:
+    if forest.feature_mode == FEATURES_TABLE:
+        forest.table = _tables(trees, forest.n_features)
     leaf_ids: dict[bytes, int] = {}
     for tree in trees:
         _flatten(tree.tree_, forest, leaf_ids)
@@ -163,13 +187,19 @@ def build(estimator: Any, X_train: np.ndarray | None = None, *, features: str = 
 
 def _leaf(t: Any, node: int, forest: Forest, leaf_ids: dict[bytes, int]) -> int:
     value = np.asarray(t.value[node, 0, :], dtype=np.float64)
-    if forest.leaf_bits == LEAF_CLASS:
+    if forest.kind == KIND_REGRESSOR:
+        leaf: Any = np.float32(value[0])
+        key = leaf.tobytes()
+        leaf = float(leaf)
+    elif forest.leaf_bits == LEAF_CLASS:
         return -int(np.argmax(value)) - 1
-    proba = (value / value.sum()).astype(np.float32)
-    key = proba.tobytes()
+    else:
+        proba = (value / value.sum()).astype(np.float32)
+        key = proba.tobytes()
+        leaf = tuple(float(p) for p in proba)
     if key not in leaf_ids:
         leaf_ids[key] = len(forest.leaves)
-        forest.leaves.append(tuple(float(p) for p in proba))
+        forest.leaves.append(leaf)
     return -leaf_ids[key] - 1
 
 
@@ -221,7 +251,7 @@ def pack(forest: Forest) -> bytes:
         parts.append(struct.pack(f"<{forest.n_features}H", *(len(t) for t in forest.table)))
         parts += [t.astype("<f4").tobytes() for t in forest.table]
     payload = b"".join(parts)
-    header = HEADER.pack(MAGIC, FORMAT_VERSION, KIND_CLASSIFIER, forest.leaf_bits, forest.feature_mode,
+    header = HEADER.pack(MAGIC, FORMAT_VERSION, forest.kind, forest.leaf_bits, forest.feature_mode,
                          forest.n_features, forest.n_classes, len(forest.roots), 0, len(forest.nodes),
                          len(forest.leaves), forest.n_table)
     crc = zlib.crc32(payload, zlib.crc32(header))
@@ -235,19 +265,28 @@ def convert(estimator: Any, X_train: np.ndarray | None = None, *, features: str 
 
 
 def to_csv(estimator: Any, X_train: np.ndarray | None = None, *, features: str = "auto") -> str:
-    """The emlearn CSV model (class leaves): f, c, lb, [q,] r, n, l records.
+    """The emlearn CSV model: f, c, lb|lf, [q,] r, n, l records.
 
+    Classifiers have class leaves (`lb,0`, `l,<class>`); regressors follow emlearn's convention
+    (`c,0`, `lf,32`, `l,<float32 value>` written with 9 significant digits, which read back exactly).
     Thresholds are written as the C module's integer `x < T`; with integer features this file also
     gives scikit-learn's predictions in emlearn-micropython. Float features add q records (feature,
     float32 bit pattern) that emlearn-micropython ignores.
     """
-    forest = build(estimator, X_train, features=features, leaves="class")
-    lines = [f"f,{forest.n_features}", f"c,{forest.n_classes}", f"lb,{forest.leaf_bits}"]
+    if is_regressor(estimator):
+        forest = build(estimator, X_train, features=features)
+        lines = [f"f,{forest.n_features}", "c,0", f"lf,{forest.leaf_bits}"]
+    else:
+        forest = build(estimator, X_train, features=features, leaves="class")
+        lines = [f"f,{forest.n_features}", f"c,{forest.n_classes}", f"lb,{forest.leaf_bits}"]
     for feature, table in enumerate(forest.table):
         lines += [f"q,{feature},0x{int(bits):08x}" for bits in table.view(np.uint32)]
     lines += [f"r,{root}" for root in forest.roots]
     lines += [f"n,{f},{t},{left},{right}" for f, t, left, right in forest.nodes]
-    lines += [f"l,{leaf}" for leaf in forest.leaves]
+    if forest.kind == KIND_REGRESSOR:
+        lines += [f"l,{leaf:.9g}" for leaf in forest.leaves]
+    else:
+        lines += [f"l,{leaf}" for leaf in forest.leaves]
     return "\n".join(lines) + "\n"
 
 
@@ -260,6 +299,7 @@ class Capacity:
     max_leaves: int
     max_features: int
     max_classes: int
+    max_thresholds: int = 0  # float threshold table entries (0 for integer-feature models)
 
 
 def capacity(model: bytes | str) -> Capacity:
@@ -268,8 +308,8 @@ def capacity(model: bytes | str) -> Capacity:
         (_, _, _, leaf_bits, _, n_features, n_classes, n_trees, _, n_nodes, n_leaves, n_table) = HEADER.unpack(
             model[: HEADER.size])
         leaf_values = n_leaves * (1 if leaf_bits == LEAF_CLASS else n_classes)
-        return Capacity(max(n_trees, 1), max(n_nodes, n_table, 1), max(leaf_values, 1), max(n_features, 1),
-                        max(n_classes, 1))
+        return Capacity(max(n_trees, 1), max(n_nodes, 1), max(leaf_values, 1), max(n_features, 1),
+                        max(n_classes, 1), n_table)
     text = model.decode() if isinstance(model, bytes) else model
     counts: dict[str, int] = {}
     meta: dict[str, int] = {}
@@ -278,16 +318,17 @@ def capacity(model: bytes | str) -> Capacity:
         counts[kind] = counts.get(kind, 0) + 1
         if kind in ("f", "c"):
             meta[kind] = int(rest)
-    return Capacity(max(counts.get("r", 0), 1), max(counts.get("n", 0), counts.get("q", 0), 1),
-                    max(counts.get("l", 0), 1), max(meta.get("f", 1), 1), max(meta.get("c", 1), 1))
+    return Capacity(max(counts.get("r", 0), 1), max(counts.get("n", 0), 1), max(counts.get("l", 0), 1),
+                    max(meta.get("f", 1), 1), max(meta.get("c", 1), 1), counts.get("q", 0))
 
 
-# Runs inside the host firmware: predicts every row of a binary matrix in one process.
+# Runs inside the host firmware: predicts every row of a binary matrix in one process
+# (class indices as int16, or regression values as float32).
 PREDICT_SCRIPT = """\
 import sys, array, emlearn_trees
 model_path, x_path, out_path, tc = sys.argv[1:5]
-nt, nn, nl, nf, nc = [int(a) for a in sys.argv[5:10]]
-m = emlearn_trees.new(nt, nn, nl, max_features=nf, max_classes=nc)
+nt, nn, nl, nf, nc, nq = [int(a) for a in sys.argv[5:11]]
+m = emlearn_trees.new(nt, nn, nl, max_features=nf, max_classes=nc, max_thresholds=nq)
 with open(model_path, 'rb') as f:
     emlearn_trees.load_model(m, f)
 nf = m.features()
@@ -295,9 +336,16 @@ with open(x_path, 'rb') as f:
     X = array.array(tc, f.read())
 mv = memoryview(X)
 n = len(X) // nf
-out = array.array('h', bytes(2 * n))
-for i in range(n):
-    out[i] = m.predict(mv[i * nf:(i + 1) * nf])
+if m.is_regressor():
+    out = array.array('f', bytes(4 * n))
+    value = array.array('f', [0.0])
+    for i in range(n):
+        m.predict(mv[i * nf:(i + 1) * nf], value)
+        out[i] = value[0]
+else:
+    out = array.array('h', bytes(2 * n))
+    for i in range(n):
+        out[i] = m.predict(mv[i * nf:(i + 1) * nf])
 with open(out_path, 'wb') as f:
     f.write(out)
 print('predicted', n)
@@ -306,7 +354,8 @@ print('predicted', n)
 
 def predict_on_host(model: bytes | str, X: np.ndarray, *, variant: str = "standard",
                     typecode: str | None = None) -> np.ndarray:
-    """Class indices the device module predicts for every row of X (one firmware process)."""
+    """What the device module predicts for every row of X (one firmware process): class indices (int64)
+    for a classifier, float32 values for a regressor."""
     X = np.asarray(X)
     if typecode is None:
         typecode = "h" if np.issubdtype(X.dtype, np.integer) else "f"
@@ -319,12 +368,23 @@ def predict_on_host(model: bytes | str, X: np.ndarray, *, variant: str = "standa
         (d / "predict.py").write_text(PREDICT_SCRIPT)
         args = [str(d / "predict.py"), str(d / "model"), str(d / "x.bin"), str(d / "out.bin"), typecode,
                 str(cap.max_trees), str(cap.max_nodes), str(cap.max_leaves), str(cap.max_features),
-                str(cap.max_classes)]
+                str(cap.max_classes), str(cap.max_thresholds)]
         proc = host.run(args, variant=variant)
         report = host.sanitizer_report(proc.stderr.decode(errors="replace"))
         if proc.returncode != 0 or report:
             raise RuntimeError(f"host firmware failed ({proc.returncode}):\n{report or proc.stderr.decode()}")
-        return np.frombuffer((d / "out.bin").read_bytes(), dtype="<i2").astype(np.int64)
+        out = (d / "out.bin").read_bytes()
+        if model_is_regressor(model):
+            return np.frombuffer(out, dtype="<f4").copy()
+        return np.frombuffer(out, dtype="<i2").astype(np.int64)
+
+
+def model_is_regressor(model: bytes | str) -> bool:
+    """Is this binary or CSV model a regressor (binary kind 2, CSV `c,0`)?"""
+    if isinstance(model, bytes) and model[:4] == MAGIC:
+        return len(model) > 5 and model[5] == KIND_REGRESSOR
+    text = model.decode() if isinstance(model, bytes) else model
+    return "c,0" in text.splitlines()
 
 
 @dataclass(frozen=True)
@@ -332,24 +392,50 @@ class Agreement:
     n_samples: int
     n_agree: int
     mismatches: tuple[int, ...]
+    max_error: float = 0.0  # regression: the largest |device - sklearn| / scale (see regression_scale)
 
     @property
     def ratio(self) -> float:
         return self.n_agree / self.n_samples if self.n_samples else 1.0
 
     def __str__(self) -> str:
-        return f"{self.n_agree}/{self.n_samples} agree with scikit-learn ({100 * self.ratio:.2f} %)"
+        text = f"{self.n_agree}/{self.n_samples} agree with scikit-learn ({100 * self.ratio:.2f} %)"
+        return text + (f", max relative error {self.max_error:.3g}" if self.max_error else "")
+
+
+REGRESSION_RTOL = 1e-5
+
+
+def regression_scale(estimator: Any, X: np.ndarray) -> np.ndarray:
+    """Per sample, the magnitude the float32 sum works at: max(|prediction|, mean over trees of |leaf|).
+
+    Rounding errors scale with the terms summed, not with their sum: for a prediction near 0 from leaves
+    of both signs a relative error of the result is meaningless, so the tolerance is relative to this
+    scale. With leaves of one sign (e.g. positive targets) the scale is |prediction| itself."""
+    trees = getattr(estimator, "estimators_", [estimator])
+    X32 = np.asarray(X, dtype=np.float32)
+    mean_abs = np.mean([np.abs(tree.predict(X32)) for tree in trees], axis=0)
+    return np.maximum(np.abs(estimator.predict(X)), mean_abs)
 
 
 def verify(model: bytes | str, estimator: Any, X_test: np.ndarray, variant: str = "standard", *,
-           typecode: str | None = None, strict: bool = True) -> Agreement:
+           typecode: str | None = None, strict: bool = True, rtol: float = REGRESSION_RTOL) -> Agreement:
     """Run the model in the host firmware on X_test and compare with estimator.predict.
 
-    Raises ParityError on any disagreement when strict (the default)."""
+    Classifiers must agree exactly; regressors within rtol relative to regression_scale() (which is
+    plain relative error when the leaf values share a sign). Raises ParityError on any disagreement
+    when strict (the default)."""
     expected = np.asarray(estimator.predict(X_test))
-    got = np.asarray(estimator.classes_)[predict_on_host(model, X_test, variant=variant, typecode=typecode)]
-    mismatches = tuple(int(i) for i in np.flatnonzero(got != expected))
-    agreement = Agreement(len(expected), len(expected) - len(mismatches), mismatches)
+    got = predict_on_host(model, X_test, variant=variant, typecode=typecode)
+    if is_regressor(estimator):
+        error = np.abs(got.astype(np.float64) - expected) / np.maximum(regression_scale(estimator, X_test), 1e-30)
+        mismatches = tuple(int(i) for i in np.flatnonzero(~(error <= rtol)))
+        agreement = Agreement(len(expected), len(expected) - len(mismatches), mismatches,
+                              float(np.max(error, initial=0.0)))
+    else:
+        got = np.asarray(estimator.classes_)[got]
+        mismatches = tuple(int(i) for i in np.flatnonzero(got != expected))
+        agreement = Agreement(len(expected), len(expected) - len(mismatches), mismatches)
     if strict and mismatches:
         raise ParityError(f"{agreement}; first mismatches at rows {list(mismatches[:10])}")
     return agreement

@@ -1,14 +1,19 @@
-// emlearn_trees: random forest / extra trees / decision tree classifiers (call-compatible with
-// emlearn-micropython's emlearn_trees, with exact scikit-learn parity through tools/tinysense/trees.py).
+// emlearn_trees: random forest / extra trees / decision tree classifiers and regressors (call-compatible
+// with emlearn-micropython's emlearn_trees, with scikit-learn parity through tools/tinysense/trees.py:
+// exact for classes, within float32 rounding for regression values).
 //
-//   emlearn_trees.new(max_trees, max_nodes, max_leaves, *, max_features=128, max_classes=32) -> Trees
+//   emlearn_trees.new(max_trees, max_nodes, max_leaves, *, max_features=128, max_classes=32,
+//                     max_thresholds=max_nodes) -> Trees
 //       Allocates every buffer once. Loading a model that needs more raises ValueError naming the limit.
+//       max_thresholds bounds the float threshold table (models of float features; 0 is enough for
+//       integer-feature models and saves 4 bytes per node).
 //       max_leaves counts leaf values: one per leaf for class leaves, n_classes per leaf for
 //       probability (soft-vote) leaves.
 //   emlearn_trees.load_model(model, source)  /  Trees.load_model(source)
 //       source: an open file (read whole) or bytes/str. Binary models (magic "TSTR", written by
 //       tinysense.trees.convert) and emlearn CSV models (f, c, lb|lf, r, n, l records; plus q records,
-//       the float threshold table) are both accepted. Everything is validated (counts, child links,
+//       the float threshold table) are both accepted. A regressor is model kind 2 in binary, and
+//       `c,0` + `lf,32` + `l,<float>` leaf values in CSV (emlearn's convention). Everything is validated (counts, child links,
 //       feature/leaf/class indices, checksum, CSV numbers with their line number): bad data raises
 //       ValueError naming the problem and leaves the model unloaded. In CSV `n` records an integer
 //       threshold is emlearn's `x < threshold`; a decimal one (e.g. 4.5, as scikit-learn writes it)
@@ -20,7 +25,11 @@
 //       with vote fractions (class leaves) or mean leaf probabilities (soft-vote leaves).
 //       Returns argmax (lowest index on ties), i.e. scikit-learn's predict as an index into classes_.
 //       Allocates nothing.
-//   Trees.outputs() -> n_classes;  Trees.features() -> n_features
+//       Regressor: the prediction is the mean over trees of the leaf values (scikit-learn's predict,
+//       summed in float32). With out (array('f') of 1 value) it is written to out[0] and predict
+//       returns None, allocating nothing; without out predict returns it as a float (one float object).
+//   Trees.outputs() -> n_classes (1 for a regressor);  Trees.features() -> n_features
+//   Trees.is_regressor() -> bool
 //   Trees.quantize(x_f, out_h): the int16 features that predict(x_f) uses.
 #include <math.h>
 #include <stdint.h>
@@ -55,13 +64,14 @@ static mp_int_t checked_limit(mp_int_t value, const char *name, mp_int_t limit) 
 }
 
 static mp_obj_t emlearn_trees_new(size_t n_args, const mp_obj_t *pos_args, mp_map_t *kw_args) {
-    enum { ARG_max_trees, ARG_max_nodes, ARG_max_leaves, ARG_max_features, ARG_max_classes };
+    enum { ARG_max_trees, ARG_max_nodes, ARG_max_leaves, ARG_max_features, ARG_max_classes, ARG_max_thresholds };
     static const mp_arg_t allowed_args[] = {
         { MP_QSTR_max_trees, MP_ARG_REQUIRED | MP_ARG_INT, {.u_int = 0} },
         { MP_QSTR_max_nodes, MP_ARG_REQUIRED | MP_ARG_INT, {.u_int = 0} },
         { MP_QSTR_max_leaves, MP_ARG_REQUIRED | MP_ARG_INT, {.u_int = 0} },
         { MP_QSTR_max_features, MP_ARG_KW_ONLY | MP_ARG_INT, {.u_int = 128} },
         { MP_QSTR_max_classes, MP_ARG_KW_ONLY | MP_ARG_INT, {.u_int = 32} },
+        { MP_QSTR_max_thresholds, MP_ARG_KW_ONLY | MP_ARG_OBJ, {.u_obj = mp_const_none} },
     };
     mp_arg_val_t args[MP_ARRAY_SIZE(allowed_args)];
     mp_arg_parse_all(n_args, pos_args, kw_args, MP_ARRAY_SIZE(allowed_args), allowed_args, args);
@@ -70,6 +80,14 @@ static mp_obj_t emlearn_trees_new(size_t n_args, const mp_obj_t *pos_args, mp_ma
     const mp_int_t max_leaves = checked_limit(args[ARG_max_leaves].u_int, "max_leaves", LIMIT_LEAVES);
     const mp_int_t max_features = checked_limit(args[ARG_max_features].u_int, "max_features", LIMIT_FEATURES);
     const mp_int_t max_classes = checked_limit(args[ARG_max_classes].u_int, "max_classes", LIMIT_CLASSES);
+    mp_int_t max_thresholds = max_nodes;
+    if (args[ARG_max_thresholds].u_obj != mp_const_none) {
+        max_thresholds = mp_obj_get_int(args[ARG_max_thresholds].u_obj);
+        if (max_thresholds < 0 || max_thresholds > LIMIT_NODES) {
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("max_thresholds must be 0..%d, got %d"),
+                (int)LIMIT_NODES, (int)max_thresholds);
+        }
+    }
 
     emlearn_trees_obj_t *self = mp_obj_malloc(emlearn_trees_obj_t, &emlearn_trees_type);
     trees_model_t *m = &self->model;
@@ -79,12 +97,13 @@ static mp_obj_t emlearn_trees_new(size_t n_args, const mp_obj_t *pos_args, mp_ma
     m->max_leaf_values = (uint32_t)max_leaves;
     m->max_features = (uint16_t)max_features;
     m->max_classes = (uint16_t)max_classes;
+    m->max_thresholds = (uint32_t)max_thresholds;
     m->roots = m_new(int32_t, max_trees);
     m->nodes = m_new(trees_node_t, max_nodes);
     // Class leaves (bytes) and probability leaves (floats) share one buffer: a model uses one kind.
     m->leaf_proba = m_new(float, max_leaves);
     m->leaf_class = (uint8_t *)m->leaf_proba;
-    m->table = m_new(float, max_nodes);
+    m->table = m_new(float, max_thresholds > 0 ? max_thresholds : 1);
     m->table_start = m_new(uint16_t, max_features + 1);
     self->votes = m_new(float, max_classes);
     self->qbuf = m_new(int16_t, max_features);
@@ -184,6 +203,14 @@ static mp_obj_t emlearn_trees_predict(size_t n_args, const mp_obj_t *args) {
         out = outinfo.buf;
     }
     const int16_t *x = features_of(self, args[1]);
+    if (m->kind == TREES_KIND_REGRESSOR) {
+        const float value = trees_regress(m, x);
+        if (out == NULL) {
+            return mp_obj_new_float(value);
+        }
+        out[0] = value;
+        return mp_const_none;
+    }
     const int32_t best = trees_predict(m, x, self->votes);
     if (out != NULL) {
         memcpy(out, self->votes, m->n_classes * sizeof(float));
@@ -222,10 +249,16 @@ static mp_obj_t emlearn_trees_features(mp_obj_t self_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(emlearn_trees_features_obj, emlearn_trees_features);
 
+static mp_obj_t emlearn_trees_is_regressor(mp_obj_t self_in) {
+    return mp_obj_new_bool(loaded_model(self_in)->kind == TREES_KIND_REGRESSOR);
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(emlearn_trees_is_regressor_obj, emlearn_trees_is_regressor);
+
 static const mp_rom_map_elem_t emlearn_trees_locals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_predict), MP_ROM_PTR(&emlearn_trees_predict_obj) },
     { MP_ROM_QSTR(MP_QSTR_outputs), MP_ROM_PTR(&emlearn_trees_outputs_obj) },
     { MP_ROM_QSTR(MP_QSTR_features), MP_ROM_PTR(&emlearn_trees_features_obj) },
+    { MP_ROM_QSTR(MP_QSTR_is_regressor), MP_ROM_PTR(&emlearn_trees_is_regressor_obj) },
     { MP_ROM_QSTR(MP_QSTR_quantize), MP_ROM_PTR(&emlearn_trees_quantize_obj) },
     { MP_ROM_QSTR(MP_QSTR_load_model), MP_ROM_PTR(&emlearn_trees_load_model_obj) },
 };

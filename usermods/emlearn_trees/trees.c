@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_THRESHOLDS_PER_FEATURE 32767
@@ -52,6 +53,15 @@ static trees_status_t validate(trees_model_t *m, trees_error_t *err) {
     }
     if (m->n_classes == 0) {
         return fail(err, TREES_ERR_FORMAT, "model has no class count");
+    }
+    if (m->kind == TREES_KIND_REGRESSOR) {
+        if (m->n_classes != 1) {
+            return fail(err, TREES_ERR_FORMAT, "regression model has %d outputs, only 1 is supported",
+                m->n_classes);
+        }
+        if (m->leaf_bits != TREES_LEAF_PROBA) {
+            return fail(err, TREES_ERR_FORMAT, "regression model needs float32 leaves (leaf_bits 32)");
+        }
     }
     if (m->n_trees == 0) {
         return fail(err, TREES_ERR_FORMAT, "model has no trees");
@@ -110,6 +120,12 @@ static trees_status_t validate(trees_model_t *m, trees_error_t *err) {
                     (int)l, m->leaf_class[l]);
             }
         }
+    } else if (m->kind == TREES_KIND_REGRESSOR) {
+        for (uint32_t l = 0; l < m->n_leaves; l++) {
+            if (!isfinite(m->leaf_proba[l])) {
+                return fail(err, TREES_ERR_FORMAT, "leaf %d holds a value that is not finite", (int)l);
+            }
+        }
     } else {
         const uint32_t n_values = m->n_leaves * m->n_classes;
         for (uint32_t v = 0; v < n_values; v++) {
@@ -125,6 +141,7 @@ static trees_status_t validate(trees_model_t *m, trees_error_t *err) {
 
 static void reset(trees_model_t *m) {
     m->loaded = 0;
+    m->kind = TREES_KIND_CLASSIFIER;
     m->leaf_bits = TREES_LEAF_CLASS;
     m->feature_mode = TREES_FEATURES_INT;
     m->n_features = 0;
@@ -156,9 +173,9 @@ static trees_status_t check_counts(const trees_model_t *m, uint32_t leaf_values,
         return fail(err, TREES_ERR_CAPACITY, "model has %d leaf values, new() allows max_leaves=%d",
             (int)leaf_values, (int)m->max_leaf_values);
     }
-    if (m->n_table > m->max_nodes) {
-        return fail(err, TREES_ERR_CAPACITY, "model has %d thresholds, new() allows max_nodes=%d",
-            (int)m->n_table, (int)m->max_nodes);
+    if (m->n_table > m->max_thresholds) {
+        return fail(err, TREES_ERR_CAPACITY, "model has %d thresholds, new() allows max_thresholds=%d",
+            (int)m->n_table, (int)m->max_thresholds);
     }
     return TREES_OK;
 }
@@ -200,9 +217,8 @@ trees_status_t trees_load_binary(trees_model_t *m, const uint8_t *data, size_t l
         return fail(err, TREES_ERR_FORMAT, "format version %d is not supported (expected %d)",
             data[4], TREES_FORMAT_VERSION);
     }
-    if (data[5] != TREES_KIND_CLASSIFIER) {
-        return fail(err, TREES_ERR_FORMAT, "model kind %d is not supported (classifier is %d)",
-            data[5], TREES_KIND_CLASSIFIER);
+    if (data[5] != TREES_KIND_CLASSIFIER && data[5] != TREES_KIND_REGRESSOR) {
+        return fail(err, TREES_ERR_FORMAT, "model kind %d is not supported (classifier 1, regressor 2)", data[5]);
     }
     const uint8_t leaf_bits = data[6], feature_mode = data[7];
     if (leaf_bits != TREES_LEAF_CLASS && leaf_bits != TREES_LEAF_PROBA) {
@@ -252,6 +268,7 @@ trees_status_t trees_load_binary(trees_model_t *m, const uint8_t *data, size_t l
         reset(m);
         return fail(err, TREES_ERR_FORMAT, "checksum mismatch (corrupted model)");
     }
+    m->kind = data[5];
     m->leaf_bits = leaf_bits;
     m->feature_mode = feature_mode;
     const uint8_t *p = data + TREES_HEADER_SIZE;
@@ -422,6 +439,30 @@ static int parse_decimal_floor(token_t tok, int64_t *out) {
     return 1;
 }
 
+// A finite decimal float ("151.66667", "-2.5e-03"), rounded to float32. Only digits, sign, point and
+// exponent are accepted (no "nan", "inf" or hex floats).
+static int parse_float32(token_t tok, float *out) {
+    char buf[48];
+    if (tok.len == 0 || tok.len >= sizeof(buf)) {
+        return 0;
+    }
+    for (size_t i = 0; i < tok.len; i++) {
+        const char c = tok.s[i];
+        if (!((c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E')) {
+            return 0;
+        }
+        buf[i] = c;
+    }
+    buf[tok.len] = '\0';
+    char *end;
+    const float value = strtof(buf, &end);
+    if (end != buf + tok.len || !isfinite(value)) {
+        return 0;
+    }
+    *out = value;
+    return 1;
+}
+
 static token_t trim(const char *s, size_t len) {
     while (len > 0 && (s[0] == ' ' || s[0] == '\t')) {
         s++;
@@ -484,6 +525,7 @@ trees_status_t trees_load_csv(trees_model_t *m, const char *text, size_t len, tr
         }
         const token_t kind = fields[0];
         int64_t v[CSV_MAX_FIELDS] = { 0 };
+        float leaf_value = 0.0f;
         size_t expect = 0;
         if (token_is(kind, "f") || token_is(kind, "c") || token_is(kind, "lb") || token_is(kind, "lf") ||
             token_is(kind, "r") || token_is(kind, "l")) {
@@ -501,7 +543,13 @@ trees_status_t trees_load_csv(trees_model_t *m, const char *text, size_t len, tr
         for (size_t k = 1; k < n_fields; k++) {
             const int is_threshold = token_is(kind, "n") && k == 2;
             const int is_bits = token_is(kind, "q") && k == 2;
-            if (is_bits) {
+            const int is_value = token_is(kind, "l") && m->kind == TREES_KIND_REGRESSOR;
+            if (is_value) {
+                if (!parse_float32(fields[k], &leaf_value)) {
+                    return fail(err, TREES_ERR_FORMAT, "line %d: field %d is not a finite number",
+                        (int)line_no, (int)k + 1);
+                }
+            } else if (is_bits) {
                 uint32_t bits;
                 if (!parse_hex32(fields[k], &bits)) {
                     return fail(err, TREES_ERR_FORMAT, "line %d: field %d is not a 0x float32 bit pattern",
@@ -535,21 +583,26 @@ trees_status_t trees_load_csv(trees_model_t *m, const char *text, size_t len, tr
             m->n_features = (uint16_t)v[1];
             have_f = 1;
         } else if (token_is(kind, "c")) {
-            if (have_c || v[1] < 1 || v[1] > 256) {
-                return fail(err, TREES_ERR_FORMAT, "line %d: bad or repeated class count (1..256)", (int)line_no);
+            // c,0 is emlearn's regressor (no classes): one output, float leaf values (lf,32).
+            if (have_c || v[1] < 0 || v[1] > 256) {
+                return fail(err, TREES_ERR_FORMAT, "line %d: bad or repeated class count (0..256)", (int)line_no);
             }
             if (v[1] > m->max_classes) {
                 return fail(err, TREES_ERR_CAPACITY, "line %d: model has %d classes, new() allows max_classes=%d",
                     (int)line_no, (int)v[1], m->max_classes);
             }
-            m->n_classes = (uint16_t)v[1];
+            if (v[1] == 0) {
+                m->kind = TREES_KIND_REGRESSOR;
+            }
+            m->n_classes = v[1] == 0 ? 1 : (uint16_t)v[1];
             have_c = 1;
         } else if (token_is(kind, "lb") || token_is(kind, "lf")) {
-            leaf_bits = (uint32_t)v[1];
-            if (v[1] != 0) {
-                return fail(err, TREES_ERR_FORMAT, "line %d: leaf_bits %d is not supported in CSV (0: class leaves)",
+            if ((v[1] != 0 && v[1] != 32) || (v[1] == 32 && have_c && m->kind == TREES_KIND_CLASSIFIER)) {
+                return fail(err, TREES_ERR_FORMAT,
+                    "line %d: leaf_bits %d is not supported in CSV (0: class leaves, 32: regression values)",
                     (int)line_no, (int)v[1]);
             }
+            leaf_bits = (uint32_t)v[1];
         } else if (token_is(kind, "r")) {
             if (m->n_trees >= m->max_trees) {
                 return fail(err, TREES_ERR_CAPACITY, "line %d: more trees than new() allows (max_trees=%d)",
@@ -582,18 +635,28 @@ trees_status_t trees_load_csv(trees_model_t *m, const char *text, size_t len, tr
                 return fail(err, TREES_ERR_CAPACITY, "line %d: more leaves than new() allows (max_leaves=%d)",
                     (int)line_no, (int)m->max_leaf_values);
             }
-            if (v[1] < 0 || v[1] >= m->n_classes) {
-                return fail(err, TREES_ERR_FORMAT, "line %d: leaf class %d out of range", (int)line_no, (int)v[1]);
+            if (m->kind == TREES_KIND_REGRESSOR) {
+                if (leaf_bits != TREES_LEAF_PROBA) {
+                    return fail(err, TREES_ERR_FORMAT, "line %d: regression leaves need lf,32 before them",
+                        (int)line_no);
+                }
+                m->leaf_proba[m->n_leaves++] = leaf_value;
+            } else {
+                if (v[1] < 0 || v[1] >= m->n_classes) {
+                    return fail(err, TREES_ERR_FORMAT, "line %d: leaf class %d out of range", (int)line_no,
+                        (int)v[1]);
+                }
+                m->leaf_class[m->n_leaves++] = (uint8_t)v[1];
             }
-            m->leaf_class[m->n_leaves++] = (uint8_t)v[1];
         } else {   // q
             if (v[1] < 0 || v[1] >= m->n_features || (uint32_t)v[1] < last_q_feature) {
                 return fail(err, TREES_ERR_FORMAT, "line %d: q records must be in feature order, within features",
                     (int)line_no);
             }
-            if (m->n_table >= m->max_nodes) {
-                return fail(err, TREES_ERR_CAPACITY, "line %d: more thresholds than new() allows (max_nodes=%d)",
-                    (int)line_no, (int)m->max_nodes);
+            if (m->n_table >= m->max_thresholds) {
+                return fail(err, TREES_ERR_CAPACITY,
+                    "line %d: more thresholds than new() allows (max_thresholds=%d)", (int)line_no,
+                    (int)m->max_thresholds);
             }
             for (uint32_t f = last_q_feature + 1; f <= (uint32_t)v[1]; f++) {
                 m->table_start[f] = (uint16_t)m->n_table;
@@ -608,7 +671,11 @@ trees_status_t trees_load_csv(trees_model_t *m, const char *text, size_t len, tr
         reset(m);
         return status;
     }
-    (void)leaf_bits;
+    if (leaf_bits == TREES_LEAF_PROBA && m->kind == TREES_KIND_CLASSIFIER) {
+        reset(m);
+        return fail(err, TREES_ERR_FORMAT, "leaf_bits 32 is not supported in CSV for classifiers (0: class leaves)");
+    }
+    m->leaf_bits = (uint8_t)leaf_bits;
     if (m->feature_mode == TREES_FEATURES_TABLE) {
         if (m->n_table > 65535) {
             reset(m);
@@ -694,4 +761,15 @@ int32_t trees_predict(const trees_model_t *m, const int16_t *x, float *votes) {
         votes[c] /= n_trees;
     }
     return best;
+}
+
+float trees_regress(const trees_model_t *m, const int16_t *x) {
+    float sum = 0.0f, compensation = 0.0f;
+    for (uint32_t t = 0; t < m->n_trees; t++) {
+        const float value = m->leaf_proba[walk(m, m->roots[t], x)] - compensation;
+        const float next = sum + value;
+        compensation = (next - sum) - value;
+        sum = next;
+    }
+    return sum / (float)m->n_trees;
 }

@@ -26,12 +26,14 @@
 #define TREES_FEATURES_TABLE 1
 
 #define TREES_LEAF_CLASS 0     // one class index per leaf: hard (majority) voting
-#define TREES_LEAF_PROBA 32    // n_classes float32 per leaf: soft voting
+#define TREES_LEAF_PROBA 32    // n_classes float32 per leaf: soft voting (classifier), or one float32
+                               // value per leaf (regressor: the prediction is the mean over trees)
 
 // Binary format: header (little-endian), then roots, nodes, leaves, table.
 #define TREES_MAGIC "TSTR"
 #define TREES_FORMAT_VERSION 1
 #define TREES_KIND_CLASSIFIER 1
+#define TREES_KIND_REGRESSOR 2   // one output (n_classes = 1), float32 leaf values (leaf_bits 32)
 #define TREES_HEADER_SIZE 32
 #define TREES_NODE_SIZE 8
 
@@ -47,16 +49,18 @@ typedef struct {
     uint32_t max_trees;
     uint32_t max_nodes;
     uint32_t max_leaf_values;   // leaves * (1 for class leaves, n_classes for proba leaves)
+    uint32_t max_thresholds;    // float threshold table entries (0 for integer-feature models)
     uint16_t max_features;
     uint16_t max_classes;
     int32_t *roots;             // max_trees
     trees_node_t *nodes;        // max_nodes
     uint8_t *leaf_class;        // max_leaf_values
-    float *leaf_proba;          // max_leaf_values
-    float *table;               // max_nodes
+    float *leaf_proba;          // max_leaf_values: probabilities, or regression leaf values
+    float *table;               // max_thresholds
     uint16_t *table_start;      // max_features + 1
     // The loaded model (valid when loaded != 0).
     uint8_t loaded;
+    uint8_t kind;               // TREES_KIND_CLASSIFIER or TREES_KIND_REGRESSOR
     uint8_t leaf_bits;
     uint8_t feature_mode;
     uint16_t n_features;
@@ -92,5 +96,10 @@ void trees_quantize(const trees_model_t *m, const float *x, int16_t *q);
 // Predict: fills proba (n_classes) with vote fractions or mean leaf probabilities and returns
 // the class index (argmax, lowest index on ties). votes is caller scratch of n_classes floats.
 int32_t trees_predict(const trees_model_t *m, const int16_t *x, float *votes);
+
+// Regression: the mean over trees of the leaf values (as scikit-learn's forests and trees), summed
+// in float32 with Kahan compensation so that the error stays within a few float32 ulps of the sum
+// whatever the number of trees.
+float trees_regress(const trees_model_t *m, const int16_t *x);
 
 #endif

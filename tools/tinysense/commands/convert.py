@@ -1,0 +1,55 @@
+"""`tinysense convert`: scikit-learn model → device model file, proven equal in the host firmware."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from tinysense import conversion
+from tinysense.atomic import write_bytes_atomic
+from tinysense.errors import CommandError
+
+NAME = "convert"
+HELP = "convert a scikit-learn tree model (joblib/pickle) to the device format and prove parity in the host firmware"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, help="scikit-learn model saved with joblib or pickle (model.joblib)")
+    parser.add_argument("--test-set", type=Path,
+                        help="a .npz with X_test (and y_test) to prove parity on (default: test.npz beside the model)")
+    parser.add_argument("--output", "-o", type=Path, help="device model file (default: the model's name + .trees)")
+    parser.add_argument("--report", type=Path, help="parity report, JSON (default: the output + .parity.json)")
+    parser.add_argument("--features", choices=("auto", "int", "float"), default="auto",
+                        help="device feature mode: int16 features as they are, or float via a threshold table "
+                             "(default: what `train` recorded in model.json, else float)")
+
+
+def run(args: argparse.Namespace) -> int:
+    estimator = conversion.load_estimator(args.model)
+    meta = conversion.metadata_beside(args.model)
+    features = args.features if args.features != "auto" else meta.get("device_features", "float")
+    test_set = args.test_set or args.model.parent / "test.npz"
+    if args.test_set is None and not test_set.exists():
+        raise CommandError(f"no test set beside {args.model}; pass --test-set FILE.npz with X_test to prove parity on")
+    X_test, y_test = conversion.load_test_set(test_set, int(estimator.n_features_in_))
+    output = args.output or args.model.with_suffix(".trees")
+    report_path = args.report or output.with_name(output.name + ".parity.json")
+    model, parity = conversion.convert(estimator, X_test, y_test, features=features)
+    report = {"model": str(args.model), "device_model": str(output), "device_model_bytes": len(model),
+              "estimator": type(estimator).__name__, "features": features, "test_set": str(test_set),
+              **parity.to_dict()}
+    try:
+        write_bytes_atomic(report_path, (json.dumps(report, indent=2) + "\n").encode())
+        if parity.ok:
+            write_bytes_atomic(output, model)
+    except OSError as error:
+        raise CommandError(f"cannot write {output} ({error.strerror}); choose another --output") from None
+    accuracy = "" if parity.device_accuracy is None else f", device accuracy {parity.device_accuracy:.3f}"
+    if not parity.ok:
+        raise CommandError(f"the device disagrees with scikit-learn on {len(parity.mismatches)} of {parity.n_samples} "
+                           f"test rows (first: {parity.mismatches[:5]}); {output} not written, see {report_path}")
+    print(f"{output}: {len(model)} B {type(estimator).__name__} ({features} features); parity: "
+          f"{parity.n_agree}/{parity.n_samples} test rows predicted identically in the host firmware{accuracy}; "
+          f"report {report_path}")
+    return 0
