@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import littlefs
@@ -103,7 +104,7 @@ def test_generated_main_and_cli_config(tmp_path: Path) -> None:
     assert config["sample_rate"] == 16000
     assert config["thresholds"] == {"alarm_db": 85.0}
     compile(files["/main.py"], "main.py", "exec")  # a valid Python (and MicroPython) program
-    assert b'"apps." + config["app"]' in files["/main.py"]
+    assert b'shell.main("/config.json", "/secrets.json")' in files["/main.py"]
 
 
 def test_merged_image_has_firmware_at_0_and_fs_at_0x200000(tmp_path: Path) -> None:
@@ -256,3 +257,25 @@ def test_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
         main([command, "--help"])
     assert exit_info.value.code == 0
     assert f"usage: tinysense {command}" in capsys.readouterr().out
+
+
+def test_config_carries_the_shell_settings_and_the_app_section() -> None:
+    data = {"app": "har", "mqtt": {"host": "broker.lan", "qos": 0, "queue": 50},
+            "har": {"window": 400, "hop": 10, "classes": ["lunge", "squat"]}}
+    config = DeviceConfig.from_dict(data)
+    out = config.to_dict()
+    assert out["mqtt"] == {"host": "broker.lan", "port": 1883, "topic_prefix": "tinysense", "qos": 0, "queue": 50}
+    assert out["har"] == data["har"]
+    assert DeviceConfig.from_dict(out) == config
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"app": "har", "mqtt": {"qos": 2}}, "mqtt.qos"),
+    ({"app": "har", "mqtt": {"queue": 0}}, "mqtt.queue"),
+    ({"app": "har", "har": {"window": 400, "stride": 5}}, "unknown har keys ['stride']"),
+    ({"app": "har", "soundlevel": {"interval_s": 1}}, 'a "soundlevel" section but the app is \'har\''),
+    ({"app": "har", "har": [400]}, "har is not an object"),
+])
+def test_config_rejects_bad_shell_settings_and_sections(data: dict, message: str) -> None:
+    with pytest.raises(CommandError, match=re.escape(message)):
+        DeviceConfig.from_dict(data)

@@ -26,12 +26,18 @@ CONNACK_REASONS = (
     "not authorized",
 )
 
-# Queue entry fields: [packet, packet id (0 for QoS 0), state, ticks sent, Event of a waiting publish()]
+# Queue entry fields: [packet, packet id (0 for QoS 0), state, ticks sent, Event of a waiting publish(),
+# connections lost while it was in flight]
 _PKT = const(0)
 _PID = const(1)
 _STATE = const(2)
 _SENT = const(3)
 _EVT = const(4)
+_LOST = const(5)
+# The oldest message in flight on this many lost connections is given up (dropped and counted in `given_up`):
+# a broker that closes the connection on it (e.g. over its max_packet_size) would otherwise get it again on
+# every reconnect and block everything queued behind it.
+_MAX_LOST = const(3)
 # Entry states
 _QUEUED = const(0)
 _INFLIGHT = const(1)
@@ -290,6 +296,7 @@ class MQTTClient:
         self._tick_ms = max(50, min(1000, self._ka_ms // 4)) if keepalive else 1000
         # statistics
         self.dropped = 0  # queued messages dropped (oldest first) because the queue was full
+        self.given_up = 0  # QoS 1 messages dropped after _MAX_LOST connections were lost with them in flight
         self.reconnects = 0  # successful connections after the first
         self.retransmits = 0  # QoS 1 PUBLISH sent again (DUP) after ack_timeout
         self.pings = 0
@@ -335,7 +342,7 @@ class MQTTClient:
 
     def _enqueue(self, topic, msg, qos, retain):
         pid = self._next_pid() if qos else 0
-        e = [publish_packet(topic, msg, qos, retain, pid), pid, _QUEUED, 0, None]
+        e = [publish_packet(topic, msg, qos, retain, pid), pid, _QUEUED, 0, None, 0]
         if self._qlen == len(self._q):
             self._finish(0, _DROPPED)
             self.dropped += 1
@@ -362,8 +369,19 @@ class MQTTClient:
         return -1
 
     def _requeue(self, now, older_than):
-        """Mark in-flight entries (older than `older_than` ms, or all if < 0) to be sent again."""
+        """Mark in-flight entries (older than `older_than` ms, or all if < 0: after a reconnect) to be sent again."""
         due = False
+        if older_than < 0:
+            # The oldest message in flight went out first on the lost connection: if connections keep
+            # dying with it in flight, it is the likely cause; the messages behind it are not counted.
+            for k in range(self._qlen):
+                e = self._q[k]
+                if e[_STATE] == _INFLIGHT and e[_PID]:
+                    e[_LOST] += 1
+                    if e[_LOST] >= _MAX_LOST:
+                        self._finish(k, _DROPPED)
+                        self.given_up += 1
+                    break
         for k in range(self._qlen):
             e = self._q[k]
             if e[_STATE] == _INFLIGHT and (older_than < 0 or ticks_diff(now, e[_SENT]) >= older_than):

@@ -5,11 +5,19 @@ Schema (version 1), every key but `app` optional:
     {
       "schema": 1,
       "app": "soundlevel" | "har" | "imageclass",
-      "mqtt": {"host": "192.168.1.10", "port": 1883, "topic_prefix": "tinysense/node1"},
+      "mqtt": {"host": "192.168.1.10", "port": 1883, "topic_prefix": "tinysense/node1",
+               # optional, the device shell's (firmware/apps/shell.py) sending behaviour:
+               "qos": 1, "keepalive": 30, "max_rate": 10, "burst": 10, "queue": 100, "inflight": 8,
+               "max_payload": 2048, "stats_interval_s": 60},
       "sample_rate": 16000,                 # Hz: audio rate, IMU rate, or camera frames per second
       "thresholds": {"alarm_db": 85.0},     # app-specific names -> numbers
-      "models": ["/models/har.trees"]       # filled in by `tinysense bundle` from --model
+      "models": ["/models/har.trees"],      # filled in by `tinysense bundle` from --model
+      "har": {"window": 400, "hop": 10, "classes": ["jumpingjack", ...]}   # the app's own section (optional)
     }
+
+Wi-Fi and broker credentials are not in config.json: they go in `/secrets.json`
+(`{"wifi": {"ssid": ..., "password": ...}, "mqtt": {"user": ..., "password": ..., "client_id": ...}}`),
+bundled with `--file secrets.json:/secrets.json`.
 
 MQTT topics are `<topic_prefix>/<app>/<kind>` (for example `tinysense/node1/soundlevel/level`).
 """
@@ -48,11 +56,25 @@ def _fail(where: str, problem: str, fix: str) -> ConfigError:
     return ConfigError(f"config {where}: {problem}; {fix}")
 
 
+# Optional mqtt keys the device shell reads, with their lowest allowed value (firmware/apps/shell.py DEFAULTS).
+MQTT_SHELL_KEYS: dict[str, int] = {
+    "qos": 0, "keepalive": 0, "max_rate": 0, "burst": 1, "queue": 1, "inflight": 1, "max_payload": 1,
+    "stats_interval_s": 0,
+}
+# Per-app sections: the keys each app core reads (firmware/apps/*.py, firmware/apps/shell.py).
+APP_SECTION_KEYS: dict[str, set[str]] = {
+    "soundlevel": {"interval_s", "weighting", "mic_sensitivity_dbfs", "chunk", "n_chunks"},
+    "har": {"window", "hop", "classes", "axes", "spectral", "magnitude"},
+    "imageclass": {"labels", "threshold", "min_interval_s"},
+}
+
+
 @dataclass(frozen=True)
 class MqttConfig:
     host: str = "localhost"
     port: int = 1883
     topic_prefix: str = "tinysense"
+    shell: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not _HOST.match(self.host):
@@ -68,6 +90,11 @@ class MqttConfig:
                 f"{prefix!r} is not a usable topic prefix",
                 "use letters, digits, '_', '-', '.' and '/' between levels (no wildcards, no leading/trailing '/')",
             )
+        for key, value in self.shell.items():
+            low = MQTT_SHELL_KEYS[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < low or (key == "qos" and value > 1):
+                raise _fail(f"mqtt.{key}", f"{value!r} is not allowed", f"use an integer >= {low}"
+                            + (" (0 or 1)" if key == "qos" else ""))
 
 
 @dataclass(frozen=True)
@@ -77,6 +104,7 @@ class DeviceConfig:
     sample_rate: float | None = None
     thresholds: dict[str, float] = field(default_factory=dict)
     models: tuple[str, ...] = ()
+    app_settings: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.app not in APPS:
@@ -104,7 +132,7 @@ class DeviceConfig:
     def from_dict(cls, data: Any, source: str = "config") -> DeviceConfig:
         if not isinstance(data, Mapping):
             raise ConfigError(f"{source}: the top level is not a JSON object; write it as {{\"app\": ..., ...}}")
-        known = {"schema", "app", "mqtt", "sample_rate", "thresholds", "models"}
+        known = {"schema", "app", "mqtt", "sample_rate", "thresholds", "models", *APP_SECTION_KEYS}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{source}: unknown keys {unknown}; the known keys are {sorted(known)}")
@@ -117,18 +145,32 @@ class DeviceConfig:
         mqtt = data.get("mqtt", {})
         if not isinstance(mqtt, Mapping):
             raise ConfigError(f"{source}: mqtt is not an object; write it as {{\"host\": ..., \"port\": ...}}")
-        unknown = sorted(set(mqtt) - {"host", "port", "topic_prefix"})
+        unknown = sorted(set(mqtt) - {"host", "port", "topic_prefix", *MQTT_SHELL_KEYS})
         if unknown:
-            raise ConfigError(f"{source}: unknown mqtt keys {unknown}; use host, port, topic_prefix")
+            raise ConfigError(f"{source}: unknown mqtt keys {unknown}; use host, port, topic_prefix, "
+                              f"{', '.join(MQTT_SHELL_KEYS)}")
+        app = data["app"]
+        section = data.get(app, {}) if isinstance(app, str) else {}
+        for other in APP_SECTION_KEYS:
+            if other != app and other in data:
+                raise ConfigError(f"{source}: a \"{other}\" section but the app is {app!r}; remove it or change app")
+        if not isinstance(section, Mapping):
+            raise ConfigError(f"{source}: {app} is not an object; write it as {{\"key\": value, ...}}")
+        unknown = sorted(set(section) - APP_SECTION_KEYS.get(app, set()))
+        if unknown:
+            raise ConfigError(f"{source}: unknown {app} keys {unknown}; use {sorted(APP_SECTION_KEYS.get(app, ()))}")
         models = data.get("models", ())
         if not isinstance(models, list | tuple) or not all(isinstance(m, str) for m in models):
             raise ConfigError(f"{source}: models is not a list of paths; leave it out, bundle fills it in")
         return cls(
             app=data["app"],
-            mqtt=MqttConfig(**mqtt),
+            mqtt=MqttConfig(host=mqtt.get("host", "localhost"), port=mqtt.get("port", 1883),
+                            topic_prefix=mqtt.get("topic_prefix", "tinysense"),
+                            shell={k: v for k, v in mqtt.items() if k in MQTT_SHELL_KEYS}),
             sample_rate=data.get("sample_rate"),
             thresholds=data.get("thresholds", {}),
             models=tuple(models),
+            app_settings=dict(section),
         )
 
     @classmethod
@@ -148,6 +190,10 @@ class DeviceConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["models"] = list(self.models)
+        data["mqtt"].update(data["mqtt"].pop("shell"))
+        settings = data.pop("app_settings")
+        if settings:
+            data[self.app] = settings
         return {"schema": SCHEMA_VERSION, **data}
 
     def to_json(self) -> bytes:
