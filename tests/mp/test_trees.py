@@ -20,22 +20,48 @@ def crc32(data, crc=0):
     return ~crc & 0xFFFFFFFF
 
 
-def binary(nodes, leaves, roots, n_features=2, n_classes=2, leaf_bits=0, mode=0, table=None, magic=b"TSTR", kind=1):
-    payload = b"".join(struct.pack("<i", r) for r in roots)
-    payload += b"".join(struct.pack("<Hhhh", *n) for n in nodes)
-    if leaf_bits == 0:
-        payload += bytes(leaves)
-    else:
-        payload += b"".join(struct.pack("<f", p) for p in leaves)
+def bit_stream(fields):
+    # (value, width) unsigned fields, LSB first, zero-padded to a byte (the format's root and node stream).
+    acc, n = 0, 0
+    for value, width in fields:
+        acc |= value << n
+        n += width
+    return acc.to_bytes((n + 7) // 8, "little")
+
+
+def bit_length(v):
+    n = 0
+    while v:
+        v >>= 1
+        n += 1
+    return n
+
+
+def binary(nodes, leaves, roots, n_features=2, n_classes=2, leaf_bits=0, mode=0, table=None, magic=b"TSTR", kind=1,
+           version=2):
+    # Format version 2 (see usermods/emlearn_trees/trees.h), as tinysense.trees.pack writes it.
+    n_leaves = len(leaves) if leaf_bits == 0 else len(leaves) // n_classes
+    base = min([n[1] for n in nodes]) if nodes else 0
+    rows = [(f, th - base, left + n_leaves, right + n_leaves) for f, th, left, right in nodes]
+    fb = bit_length(max([r[0] for r in rows])) if rows else 0
+    tb = bit_length(max([r[1] for r in rows])) if rows else 0
+    cb = max(1, bit_length(max([max(r[2], r[3]) for r in rows])) if rows else 1)
+    rb = max(1, bit_length(max(r + n_leaves for r in roots)))
+    widths = struct.pack("<BBBB", fb, tb, cb, rb)
+    fields = [(r + n_leaves, rb) for r in roots]
+    for row in rows:
+        fields += [(row[i], (fb, tb, cb, cb)[i]) for i in range(4)]
+    payload = widths + bit_stream(fields)
+    fmt = {0: "<B", 8: "<B", 16: "<H", 32: "<f"}[leaf_bits]
+    payload += b"".join(struct.pack(fmt, v) for v in leaves)
     n_table = 0
     if table is not None:
         payload += b"".join(struct.pack("<H", len(t)) for t in table)
         for t in table:
             n_table += len(t)
             payload += b"".join(struct.pack("<f", v) for v in t)
-    n_leaves = len(leaves) if leaf_bits == 0 else len(leaves) // n_classes
-    header = struct.pack("<4sBBBBHHHHIII", magic, 1, kind, leaf_bits, mode, n_features, n_classes, len(roots), 0,
-                         len(nodes), n_leaves, n_table)
+    header = struct.pack("<4sBBBBHHHhIII", magic, version, kind, leaf_bits, mode, n_features, n_classes, len(roots),
+                         base, len(nodes), n_leaves, n_table)
     return header + struct.pack("<I", crc32(payload, crc32(header))) + payload
 
 
@@ -107,6 +133,41 @@ def test_soft_vote_probabilities():
     out = array.array("f", [0, 0])
     assert m.predict(array.array("h", [0, 0]), out) == 0
     assert list(out) == [0.5, 0.5]
+
+
+def test_quantised_soft_vote_leaves():
+    # 8-bit leaves (each summing to 255): tree 0 -> (64, 191), tree 1 -> (191, 64): an exact integer tie,
+    # lowest index wins; 16-bit leaves likewise. One tree with a node: x0 < 5 -> (255, 0) else (10, 245).
+    for bits, full in ((8, 255), (16, 65535)):
+        low = full // 4
+        m = new_model(binary([], [low, full - low, full - low, low], [-1, -2], leaf_bits=bits), leaf_bits=bits)
+        out = array.array("f", [9, 9])
+        assert m.predict(array.array("h", [0, 0]), out) == 0
+        assert list(out) == [0.5, 0.5]
+        m = new_model(binary([(0, 5, -1, -2)], [full, 0, 10, full - 10], [0], leaf_bits=bits))
+        assert m.predict(array.array("h", [4, 0]), out) == 0 and list(out) == [1.0, 0.0]
+        assert m.predict(array.array("h", [5, 0]), out) == 1 and out[0] == 10 / full
+        x = array.array("h", [5, 0])
+        assert heap_allocated_during(lambda m=m, x=x, out=out: m.predict(x, out), 1000) == 0
+        with raises(ValueError, f"quantised probabilities sum to {full + 1}, not {full}"):
+            emlearn_trees.load_model(m, binary([], [1, full], [-1], leaf_bits=bits))
+    # leaf_bits in new() bounds the leaf buffer: 8 holds class and 8-bit leaves, not 16/32-bit ones.
+    small = emlearn_trees.new(4, 16, 16, leaf_bits=8)
+    emlearn_trees.load_model(small, BINARY)
+    emlearn_trees.load_model(small, binary([], [255, 0], [-1], leaf_bits=8))
+    with raises(ValueError, "16-bit leaves, new() allows leaf_bits=8"):
+        emlearn_trees.load_model(small, binary([], [65535, 0], [-1], leaf_bits=16))
+    with raises(ValueError, "32-bit leaves, new() allows leaf_bits=8"):
+        emlearn_trees.load_model(small, binary([], [1.0, 0.0], [-1], leaf_bits=32))
+    with raises(ValueError, "line 4: float32 leaves, new() allows leaf_bits=8"):
+        emlearn_trees.load_model(small, "f,1\nc,0\nlf,32\nl,1.5\nr,-1\n")
+    with raises(ValueError, "leaf_bits must be 8, 16 or 32, got 12"):
+        emlearn_trees.new(1, 1, 1, leaf_bits=12)
+
+
+def test_version_1_files_ask_to_reconvert():
+    with raises(ValueError, "format version 1 is no longer supported (expected 2): re-convert"):
+        emlearn_trees.load_model(emlearn_trees.new(4, 16, 16), b"TSTR\x01" + BINARY[5:])
 
 
 def test_wrong_typecode_and_length():
@@ -184,7 +245,7 @@ def test_garbled_binary():
     bad = [
         (binary([(0, 5, 0, 1), (1, 3, -1, -2)], [0, 1], [0]), "links to itself"),
         (binary([(0, 5, -1, 2), (1, 3, -1, -2)], [0, 1], [0]), "past the last node"),
-        (binary([(0, 5, -1, 1), (1, 3, -1, -3)], [0, 1], [0]), "missing leaf"),
+        (binary([(0, 5, -1, 1), (1, 3, -1, -2)], [0, 1], [0], n_features=1), "uses feature 1"),
         (binary([(2, 5, -1, 1), (1, 3, -1, -2)], [0, 1], [0]), "uses feature 2"),
         (binary([(0, 5, -1, 1), (1, 3, -1, -2)], [0, 2], [0]), "holds class 2"),
         (binary([(0, 5, -1, 1), (1, 3, -1, -2)], [0, 1], [2]), "root"),
@@ -212,6 +273,7 @@ def test_csv_errors_name_the_line():
         ("f,2\nc,2\nr,0\nn,0,40000,-1,-1\n", "line 4: field 3 out of int16 range"),
         ("f,2\nc,2\nlb,32\n", "line 3: leaf_bits 32"),
         ("f,2\nc,2\nr,0\nn,0,5,-1,1\nl,0\n", "past the last node"),
+        ("f,2\nc,2\nr,0\nn,0,5,-1,-3\nl,0\nl,1\n", "missing leaf"),
         ("f,2\nc,2\n", "no trees"),
         ("", "no feature count"),
         ("f,2\nc,2\nr,0\nn,0,5,-1,-1\nl,0\x00\n", "line 5: byte 0x00"),

@@ -1,18 +1,28 @@
-"""Replay recordings through the device's C code in the host firmware, window by window.
+"""Replay recordings through the device's own app code in the host firmware and collect what it would publish.
 
-* IMU (.npy, (samples, axes)): windows as the model's metadata says → C features → C trees → class per window.
-* audio (.wav, int16 PCM): chunks → C sound level meter (tinysense_soundlevel) → Leq, Lmax (Fast) per chunk in dB SPL.
+The recordings go behind the simulated hardware of ports/host/sim and the frozen firmware code runs unchanged:
 
-The model comes from a `tinysense train` folder (model.trees + model.json) or from a bundled LittleFS image
-(/config.json names the model; its metadata is /models/<name>.json).
+* audio (.wav, 16-bit PCM): WAV → simulated I2S (machine.sim_attach_i2s) → drivers.i2s_mic.I2SMic →
+  apps.soundlevel.SoundLevelApp → one message per interval {"laeq", "lafmax", "lafmin", "t", "n"}.
+* IMU (.npy, (samples, 3) int16 counts as the device recorder writes them): rows → simulated MPU6886
+  (sim_mpu6886) on the board's I2C bus → drivers.mpu6886 FIFO reads → apps.har.HarApp with the model →
+  one message per window {"class", "confidence", "t", "n"}.
+
+The core and sensor come from apps.shell.device_app(config) with the board's pins, and the topics, numbering and
+JSON encoding from apps.shell.Shell (ports/host/sim/run_app.py drives them on the simulated clock). The config is
+the device's: a config.json, the /config.json of a bundled image, or one made from the model metadata / options.
+
+A model the device's HarApp cannot run (several sensors, e.g. accelerometer + gyroscope; float recordings) is
+replayed window by window through the C features and C trees directly instead, with a note saying so.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import wave
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -20,9 +30,20 @@ import numpy as np
 
 from tinysense import host, trees
 from tinysense.datasets import read_npy_partial
+from tinysense.device_config import DeviceConfig
 from tinysense.errors import CommandError
+from tinysense.paths import REPO
 from tinysense.training import FeatureSpec, window_features
 from tinysense.windowing import make_windows
+
+SIM_DIR = REPO / "ports" / "host" / "sim"
+RUNNER = SIM_DIR / "run_app.py"
+FIRMWARE_DIR = REPO / "firmware"
+BOARDS_DIR = REPO / "boards"
+DEFAULT_BOARD = "generic-s3"
+DEFAULT_ALLOC_CHECKS = 100  # per recording: gc.mem_alloc() walks the heap (~1 ms), so the checks are spread
+# board_pins entry each app's sensor needs
+SENSOR_PINS = {"soundlevel": ("I2S_MIC", "I2S microphone"), "har": ("IMU", "MPU6886 IMU")}
 
 
 @dataclass
@@ -62,18 +83,34 @@ def model_from_folder(path: Path) -> DeviceModel:
     return DeviceModel(model, _check_meta(meta, str(meta_path)), str(trees_path))
 
 
-def model_from_image(image_path: Path) -> DeviceModel:
-    """The model named first in /config.json of a bundled image (mounted with the device's parameters)."""
+def read_image(image_path: Path) -> dict[str, bytes]:
+    """Every file of a bundled image (mounted with the device's parameters), by absolute path."""
     from tinysense.littlefs_image import geometry_of_image, read_files
 
     try:
         image = image_path.read_bytes()
-        files = read_files(image, geometry_of_image(len(image)))
+        return read_files(image, geometry_of_image(len(image)))
     except FileNotFoundError:
         raise CommandError(f"image {image_path} does not exist; build it with `tinysense bundle`") from None
     except Exception as error:  # littlefs raises its own errors for a bad image
         raise CommandError(f"{image_path} does not mount as a tinysense filesystem image ({error}); "
                            "rebuild it with `tinysense bundle`") from None
+
+
+def image_config(image_path: Path, files: dict[str, bytes]) -> dict[str, Any]:
+    """The image's /config.json (as the device reads it)."""
+    if "/config.json" not in files:
+        raise CommandError(f"{image_path} has no /config.json; bundle one with --app or --config")
+    try:
+        data = json.loads(files["/config.json"])
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CommandError(f"{image_path}:/config.json is not valid JSON ({error}); rebuild the image") from None
+    return DeviceConfig.from_dict(data, source=f"{image_path}:/config.json").to_dict()
+
+
+def model_from_image(image_path: Path, files: dict[str, bytes] | None = None) -> DeviceModel:
+    """The model named first in /config.json of a bundled image, with its metadata /models/<name>.json."""
+    files = read_image(image_path) if files is None else files
     config = json.loads(files.get("/config.json", b"{}"))
     models = config.get("models") or []
     if not models:
@@ -87,61 +124,149 @@ def model_from_image(image_path: Path) -> DeviceModel:
     return DeviceModel(files[name], meta, f"{image_path}:{name}")
 
 
+def load_config(path: Path) -> dict[str, Any]:
+    """A config.json as `tinysense bundle` would store it (validated against the device's schema)."""
+    return DeviceConfig.load(path).to_dict()
+
+
+def boards() -> list[str]:
+    return sorted(p.parent.name for p in BOARDS_DIR.glob("*/board_pins.py"))
+
+
+def board_dir(board: str, app: str) -> Path:
+    """boards/<board>, checked to have the sensor the app reads."""
+    pins = BOARDS_DIR / board / "board_pins.py"
+    if not pins.is_file():
+        raise CommandError(f"board {board!r} has no boards/{board}/board_pins.py; choose one of {', '.join(boards())}")
+    key, what = SENSOR_PINS[app]
+    if not re.search(rf"^{key}\s*=", pins.read_text(), re.MULTILINE):
+        fitting = [b for b in boards() if re.search(rf"^{key}\s*=", (BOARDS_DIR / b / "board_pins.py").read_text(),
+                                                    re.MULTILINE)]
+        raise CommandError(f"board {board} has no {what} ({key} in {pins.relative_to(REPO)}); the {app} app needs "
+                           f"one: choose --board {' or '.join(fitting)}")
+    return pins.parent
+
+
 @dataclass
 class WindowResult:
     recording: str
     index: int
     start_s: float
     value: str  # predicted class, or levels
+    topic: str = ""  # what the device publishes ("" when replayed without the app)
+    payload: str = ""
 
 
-def simulate_imu(model: DeviceModel, paths: list[Path], *, variant: str = "standard") -> tuple[list[WindowResult],
-                                                                                                 list[str]]:
-    """Predictions per window of every .npy recording, computed by the C features and C trees in the host firmware."""
-    spec = model.spec
-    if spec.kind != "c":
-        raise CommandError(f"{model.source} was trained on ready feature rows, not recordings; simulate needs a "
-                           "model trained on .npy/.csv recordings")
-    results: list[WindowResult] = []
-    notes: list[str] = []
-    for path in paths:
-        array, problem = read_npy_partial(path)
-        if array is None:
-            notes.append(f"{path} {problem}; skipped")
-            continue
-        if problem:
-            notes.append(f"{path} {problem}")
-        array = array[:, None] if array.ndim == 1 else array
-        if array.ndim != 2 or array.shape[1] != len(spec.channels):
-            raise CommandError(f"{path} has shape {array.shape}; the model needs (samples, {len(spec.channels)}) "
-                               f"recordings ({', '.join(spec.channels)})")
-        if not np.isfinite(np.asarray(array, dtype=np.float64)).all():
-            raise CommandError(f"{path} holds NaN or inf samples; drop or interpolate them")
-        cut = make_windows([array], spec.window, spec.hop)
-        if len(cut.data) == 0:
-            notes.append(f"{path}: {len(array)} samples, shorter than the {spec.window}-sample window; no windows")
-            continue
-        X = window_features(cut.data, spec, variant)
-        predicted = trees.predict_on_host(model.model, X, variant=variant)
-        for k, (start, p) in enumerate(zip(cut.start, predicted, strict=True)):
-            results.append(WindowResult(path.name, k, float(start) / spec.samplerate, model.classes[int(p)]))
-    return results, notes
+@dataclass
+class Published:
+    recording: str
+    topic: str
+    payload: str
+    qos: int
+    retain: bool
 
 
-SOUNDLEVEL_SCRIPT = """\
-import sys, array, tinysense_soundlevel
-x_path, rate, chunk, weighting = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-meter = tinysense_soundlevel.SoundLevel(rate, weighting=weighting, mic_sensitivity_dbfs=float(sys.argv[5]))
-buf = array.array('h', bytes(2 * chunk))
-with open(x_path, 'rb') as f:
-    while True:
-        n = f.readinto(buf)
-        if n != 2 * chunk:
-            break
-        meter.reset_interval()
-        meter.process(buf)
-        print(meter.leq(), meter.lmax())
-"""
+@dataclass
+class SimRun:
+    results: list[WindowResult] = field(default_factory=list)  # the app's data messages
+    published: list[Published] = field(default_factory=list)  # everything published, in order (status, stats)
+    notes: list[str] = field(default_factory=list)
+    device: bool = True  # False: replayed through the C features + trees directly, not the app
+    steady_passes: int = 0  # loop passes (sensor reads of one poll → process) that produced no message
+    steady_checked: int = 0  # how many of them were checked with gc.mem_alloc() before/after
+    steady_bytes: int = 0  # heap bytes the checked passes allocated
+    steady_changed: int = 0  # checked passes that changed gc.mem_alloc() at all
+    overruns: int = 0
+    dropped: int = 0
+
+
+def _to_literal(value: Any) -> str:
+    """A Python literal MicroPython's eval() reads (JSON types only)."""
+    return repr(value)
+
+
+POLL_MS = 10  # apps.shell.Shell's poll_ms: one loop pass of the simulation
+
+
+def run_app(jobs: list[tuple[str, dict[str, Any]]], board: str, *, alloc_checks: int = DEFAULT_ALLOC_CHECKS,
+            variant: str = "standard", timeout: float = 600) -> SimRun:
+    """Run each (recording name, job entry) through run_app.py; entry: {"config", "path"[, "rows", "rate", "axes"],
+    "seconds"}. alloc_checks: loop passes per recording checked with gc.mem_alloc(), spread evenly (0: all)."""
+    run = SimRun()
+    if not jobs:
+        return run
+    for _, entry in jobs:
+        passes = int(entry.pop("seconds") * 1000 / POLL_MS)
+        entry["check_every"] = max(1, passes // alloc_checks) if alloc_checks > 0 else 1
+    app = jobs[0][1]["config"]["app"]
+    path = [SIM_DIR, FIRMWARE_DIR, board_dir(board, app)]
+    with tempfile.TemporaryDirectory(prefix="tinysense-sim-") as tmp:
+        job_file = Path(tmp) / "job.py"
+        job_file.write_text(_to_literal({"recordings": [entry for _, entry in jobs]}))
+        proc = host.run([str(RUNNER), str(job_file)], variant=variant, path=path, timeout=timeout)
+    out = proc.stdout.decode(errors="replace").splitlines()
+    if proc.returncode != 0:
+        error = proc.stderr.decode(errors="replace").strip().splitlines()
+        started = [line for line in out if line.startswith("rec ")]
+        name = jobs[int(started[-1].split()[1])][0] if started else "the simulation"
+        raise CommandError(f"{name}: the device code stopped: {error[-1] if error else proc.returncode}; "
+                           "check the config and recording (see the message)")
+    current = 0
+    k = 0
+    for line in out:
+        kind, _, rest = line.partition(" ")
+        name, entry = jobs[current]
+        if kind == "rec":
+            current, k = int(rest), 0
+        elif kind == "pub":
+            qos, retain, topic, payload = rest.split(" ", 3)
+            run.published.append(Published(name, topic, payload, int(qos), retain == "1"))
+            if topic.endswith("/status") or topic.endswith("/stats"):
+                continue
+            run.results.append(_result(name, k, topic, payload, entry["config"]))
+            k += 1
+        elif kind == "steady":
+            passes, checked, allocated, changed = (int(v) for v in rest.split())
+            run.steady_passes += passes
+            run.steady_checked += checked
+            run.steady_bytes += allocated
+            run.steady_changed += changed
+        elif kind == "end":
+            _i, _samples, overruns, dropped = (int(v) for v in rest.split())
+            run.overruns += overruns
+            run.dropped += dropped
+            if overruns:
+                run.notes.append(f"{name}: {overruns} sensor overruns (samples lost: the loop did not keep up)")
+            if dropped:
+                run.notes.append(f"{name}: {dropped} messages dropped from the outbox (more than mqtt.max_rate "
+                                 "allows, for longer than mqtt.queue holds)")
+    return run
+
+
+def _device_rate(config: dict[str, Any]) -> float:
+    section = config.get(config["app"]) or {}
+    return float(config.get("sample_rate") or section.get("samplerate") or 100)
+
+
+def _result(name: str, k: int, topic: str, payload: str, config: dict[str, Any]) -> WindowResult:
+    msg = json.loads(payload)
+    section = config.get(config["app"]) or {}
+    t_s = float(msg.get("t", 0)) / 1000
+    if config["app"] == "har":
+        start = t_s - float(section["window"]) / _device_rate(config)
+        value = str(msg.get("class"))
+    else:
+        start = t_s - float(section.get("interval_s", 1.0))
+        w = section.get("weighting", "A")
+        value = ", ".join(f"L{w}{key} {_db(msg.get(f'la{key}'))} dB" for key in ("eq", "fmax", "fmin"))
+    return WindowResult(name, k, round(start, 6), value, topic, payload)
+
+
+def _db(value: Any) -> str:
+    return "None" if value is None else f"{float(value):.1f}"
+
+
+# --- audio -----------------------------------------------------------------------------------------------------
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
@@ -158,31 +283,163 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
         raise CommandError(f"{path} is not a PCM .wav file ({error}); convert it to 16-bit PCM WAV") from None
 
 
-def simulate_audio(paths: list[Path], *, chunk_s: float = 0.125, weighting: str = "A",
-                   mic_sensitivity_dbfs: float = -26.0, variant: str = "standard") -> list[WindowResult]:
-    """Leq and Lmax (Fast) per chunk of every .wav, computed by the C sound level meter in the host firmware."""
-    results: list[WindowResult] = []
+def soundlevel_config(base: dict[str, Any] | None, rate: int, *, interval_s: float | None = None,
+                      weighting: str | None = None, mic_sensitivity_dbfs: float | None = None) -> dict[str, Any]:
+    """The device config for a recording: `base` (config.json) or a new one at the recording's rate; options given
+    override its soundlevel keys."""
+    data = dict(base) if base else {"app": "soundlevel", "sample_rate": rate}
+    if data.get("app") != "soundlevel":
+        raise CommandError(f"the config runs the {data.get('app')!r} app; .wav recordings need \"app\": "
+                           "\"soundlevel\" (or pass .npy recordings)")
+    section = dict(data.get("soundlevel") or {})
+    if base is None:
+        section["interval_s"] = 0.125  # `simulate`'s default interval without a config
+    for key, value in (("interval_s", interval_s), ("weighting", weighting),
+                       ("mic_sensitivity_dbfs", mic_sensitivity_dbfs)):
+        if value is not None:
+            section[key] = value
+    data["soundlevel"] = section
+    return DeviceConfig.from_dict(data, source="config").to_dict()
+
+
+def simulate_audio(paths: list[Path], *, config: dict[str, Any] | None = None, board: str = DEFAULT_BOARD,
+                   interval_s: float | None = None, weighting: str | None = None,
+                   mic_sensitivity_dbfs: float | None = None, alloc_checks: int = DEFAULT_ALLOC_CHECKS,
+                   variant: str = "standard") -> SimRun:
+    """The messages the soundlevel app publishes for every .wav, run by the device code in the host firmware."""
+    jobs = []
     for path in paths:
         samples, rate = read_wav(path)
-        chunk = max(1, round(chunk_s * rate))
-        with tempfile.TemporaryDirectory(prefix="tinysense-sim-") as tmp:
-            d = Path(tmp)
-            (d / "x.bin").write_bytes(samples.astype("<i2").tobytes())
-            (d / "run.py").write_text(SOUNDLEVEL_SCRIPT)
-            proc = host.run([str(d / "run.py"), str(d / "x.bin"), str(rate), str(chunk), weighting,
-                             repr(mic_sensitivity_dbfs)], variant=variant)
-        if proc.returncode != 0:
-            error = proc.stderr.decode(errors="replace").strip().splitlines()
-            raise CommandError(f"{path}: the sound level meter refused it ({error[-1] if error else proc.returncode}); "
-                               "use 16, 32 or 48 kHz audio")
-        for k, line in enumerate(proc.stdout.decode().splitlines()):
-            leq, lmax = line.split()
-            results.append(WindowResult(path.name, k, k * chunk / rate, f"Leq {_db(leq)} dB, Lmax {_db(lmax)} dB"))
-    return results
+        cfg = soundlevel_config(config, rate, interval_s=interval_s, weighting=weighting,
+                                mic_sensitivity_dbfs=mic_sensitivity_dbfs)
+        if cfg.get("sample_rate") not in (None, rate):
+            raise CommandError(f"{path} is {rate} Hz but the config samples at {cfg['sample_rate']:g} Hz; resample "
+                               "the recording or change sample_rate")
+        jobs.append((path.name, {"config": cfg, "path": str(path.resolve()), "seconds": len(samples) / rate}))
+    return run_app(jobs, board, alloc_checks=alloc_checks, variant=variant)
 
 
-def _db(text: str) -> str:
-    return text if text in ("None", "-inf") else f"{float(text):.1f}"
+# --- IMU -------------------------------------------------------------------------------------------------------
+
+
+def har_config(base: dict[str, Any] | None, model: DeviceModel, model_file: Path,
+               notes: list[str]) -> dict[str, Any]:
+    """The device config running `model` (read from model_file): `base` (config.json) with its model paths pointing
+    at model_file, or a new one from the model's metadata."""
+    spec = model.spec
+    rate: float | int = int(spec.samplerate) if float(spec.samplerate).is_integer() else spec.samplerate
+    data = dict(base) if base else {"app": "har", "sample_rate": rate}
+    if data.get("app") != "har":
+        raise CommandError(f"the config runs the {data.get('app')!r} app; .npy recordings need \"app\": \"har\" "
+                           "(or pass .wav recordings)")
+    section = dict(data.get("har") or {})
+    defaults = {"window": spec.window, "hop": spec.hop, "classes": model.classes}
+    missing = [key for key in defaults if key not in section]
+    if base is None:
+        section.update({key: defaults[key] for key in missing})
+        section.setdefault("spectral", spec.spectral)
+    elif missing:
+        notes.append(f"the config's \"har\" section lacks {', '.join(missing)}: the device would refuse to start; "
+                     "taken from the model metadata here (bundle a --config with them)")
+        section.update({key: defaults[key] for key in missing})
+    data["har"] = section
+    data["models"] = [str(model_file)]
+    device_rate = _device_rate(data)
+    if device_rate != float(spec.samplerate):
+        notes.append(f"the device samples at {device_rate:g} Hz, the model was trained at {spec.samplerate:g} Hz: "
+                     "the recordings are resampled as the IMU would sample them")
+    return DeviceConfig.from_dict(data, source="config").to_dict()
+
+
+def _read_recording(path: Path, spec: FeatureSpec, notes: list[str]) -> np.ndarray | None:
+    array, problem = read_npy_partial(path)
+    if array is None:
+        notes.append(f"{path} {problem}; skipped")
+        return None
+    if problem:
+        notes.append(f"{path} {problem}")
+    array = array[:, None] if array.ndim == 1 else array
+    if array.ndim != 2 or array.shape[1] != len(spec.channels):
+        raise CommandError(f"{path} has shape {array.shape}; the model needs (samples, {len(spec.channels)}) "
+                           f"recordings ({', '.join(spec.channels)})")
+    if not np.isfinite(np.asarray(array, dtype=np.float64)).all():
+        raise CommandError(f"{path} holds NaN or inf samples; drop or interpolate them")
+    return array
+
+
+def _why_not_device(spec: FeatureSpec, config: dict[str, Any], arrays: list[np.ndarray]) -> str | None:
+    """Why the device's HarApp cannot run this model on these recordings (None: it can)."""
+    if [list(s) for s in spec.sensors] != [[0, 1, 2]]:
+        return (f"the model takes {len(spec.channels)} channels ({', '.join(spec.channels)}) as "
+                f"{len(spec.sensors)} sensors; the device's HarApp computes the features of one 3-axis "
+                "accelerometer window")
+    if int((config.get("har") or {}).get("axes", 3)) != 3:
+        return "the config's har.axes is not 3; the device's HarApp features take 1 to 3 axes of the accelerometer"
+    if not float(spec.samplerate).is_integer():
+        return f"the recordings' rate {spec.samplerate:g} Hz is not a whole number for the simulated IMU"
+    for a in arrays:
+        values = np.asarray(a, dtype=np.float64)
+        if values.size and (np.any(values != np.round(values)) or values.min() < -32768 or values.max() > 32767):
+            return "the recordings are not int16 counts (the MPU6886 delivers int16); record them with the device"
+    return None
+
+
+def simulate_imu(model: DeviceModel, paths: list[Path], *, config: dict[str, Any] | None = None,
+                 board: str = DEFAULT_BOARD, alloc_checks: int = DEFAULT_ALLOC_CHECKS,
+                 variant: str = "standard") -> SimRun:
+    """The messages the har app publishes for every .npy recording, run by the device code in the host firmware
+    (or, for a model the app cannot run, the class per window from the C features and C trees directly)."""
+    spec = model.spec
+    if spec.kind != "c":
+        raise CommandError(f"{model.source} was trained on ready feature rows, not recordings; simulate needs a "
+                           "model trained on .npy/.csv recordings")
+    notes: list[str] = []
+    recordings: list[tuple[Path, np.ndarray]] = []
+    for path in paths:
+        array = _read_recording(path, spec, notes)
+        if array is not None and len(array) == 0:
+            notes.append(f"{path} holds no samples; skipped")
+        elif array is not None:
+            recordings.append((path, array))
+    with tempfile.TemporaryDirectory(prefix="tinysense-sim-") as tmp:
+        model_file = Path(tmp) / "model.trees"
+        model_file.write_bytes(model.model)
+        cfg = har_config(config, model, model_file, notes)
+        why = _why_not_device(spec, cfg, [a for _, a in recordings])
+        if why is not None:
+            run = _imu_direct(model, recordings, variant)
+            run.notes = notes + run.notes + [f"replayed through the C features and C trees directly, not the device "
+                                             f"app: {why}"]
+            return run
+        jobs = []
+        for i, (path, array) in enumerate(recordings):
+            if len(array) < int(cfg["har"]["window"]):
+                notes.append(f"{path}: {len(array)} samples, shorter than the {cfg['har']['window']}-sample window; "
+                             "no windows")
+            data = Path(tmp) / f"{i}.bin"
+            data.write_bytes(np.asarray(array, dtype="<i2").tobytes())
+            jobs.append((path.name, {"config": cfg, "path": str(data), "rows": len(array),
+                                     "rate": int(spec.samplerate), "axes": 3,
+                                     "seconds": len(array) / spec.samplerate}))
+        run = run_app(jobs, board, alloc_checks=alloc_checks, variant=variant)
+    run.notes = notes + run.notes
+    return run
+
+
+def _imu_direct(model: DeviceModel, recordings: list[tuple[Path, np.ndarray]], variant: str) -> SimRun:
+    spec = model.spec
+    run = SimRun(device=False)
+    for path, array in recordings:
+        cut = make_windows([array], spec.window, spec.hop)
+        if len(cut.data) == 0:
+            run.notes.append(f"{path}: {len(array)} samples, shorter than the {spec.window}-sample window; "
+                             "no windows")
+            continue
+        X = window_features(cut.data, spec, variant)
+        predicted = trees.predict_on_host(model.model, X, variant=variant)
+        for k, (start, p) in enumerate(zip(cut.start, predicted, strict=True)):
+            run.results.append(WindowResult(path.name, k, float(start) / spec.samplerate, model.classes[int(p)]))
+    return run
 
 
 def label_from_name(name: str, classes: list[str]) -> str | None:

@@ -16,7 +16,13 @@ left when ``x < T`` on int16 features. The converter owns the feature quantisati
   with the k-th threshold gets ``T = k + 1``; then ``rank(x) < T`` is ``x <= t`` for every float32
   ``x``, so parity holds for all inputs, not only for the data it was checked on.
 
-``convert`` writes the compact binary format (header + packed little-endian arrays + CRC32),
+Soft-vote (probability) leaves are quantised to 8 bits per class by default (each leaf's values sum to
+255; the device sums them exactly as integers and takes the argmax). Quantisation could flip the argmax on
+a near-tie, so ``build`` checks the quantised model against ``estimator.predict`` on the rows it is given
+(``X_check``, else ``X_train``) and falls back to 16-bit, then float32 leaves when a row disagrees (with a
+warning naming the fallback).
+
+``convert`` writes the compact binary format (format version 2: header + bit-packed nodes + leaves + CRC32),
 ``to_csv`` the emlearn CSV format (plus ``q`` records for the float threshold table), and
 ``verify`` runs a model in the host firmware and compares it with ``estimator.predict``.
 """
@@ -26,6 +32,7 @@ from __future__ import annotations
 import math
 import struct
 import tempfile
+import warnings
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,14 +48,20 @@ REGRESSORS = ("RandomForestRegressor", "ExtraTreesRegressor", "DecisionTreeRegre
 SUPPORTED_ESTIMATORS = CLASSIFIERS + REGRESSORS
 
 MAGIC = b"TSTR"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 KIND_CLASSIFIER = 1
 KIND_REGRESSOR = 2
 FEATURES_INT = 0
 FEATURES_TABLE = 1
 LEAF_CLASS = 0
-LEAF_PROBA = 32
-HEADER = struct.Struct("<4sBBBBHHHHIII")  # + uint32 CRC32
+LEAF_Q8 = 8  # n_classes uint8 per leaf, summing to 255
+LEAF_Q16 = 16  # n_classes uint16 per leaf, summing to 65535
+LEAF_PROBA = 32  # n_classes float32 per leaf (or one float32 regression value)
+# magic, version, kind, leaf_bits, feature mode, n_features, n_classes, n_trees, threshold_base, n_nodes,
+# n_leaves, n_table; then uint32 CRC32 and the node field widths (WIDTHS).
+HEADER = struct.Struct("<4sBBBBHHHhIII")
+WIDTHS = struct.Struct("<BBBB")  # feature, threshold, child, root bits
+HEADER_SIZE = HEADER.size + 4 + WIDTHS.size
 INT16_MIN, INT16_MAX = -32768, 32767
 
 
@@ -67,7 +80,7 @@ class Forest:
     kind: int = KIND_CLASSIFIER
     roots: list[int] = field(default_factory=list)
     nodes: list[tuple[int, int, int, int]] = field(default_factory=list)  # feature, threshold, left, right
-    leaves: list[Any] = field(default_factory=list)  # class index, tuple of n_classes float32, or float32 value
+    leaves: list[Any] = field(default_factory=list)  # class index, tuple of n_classes values, or float32 value
     table: list[np.ndarray] = field(default_factory=list)  # per feature: sorted float32 thresholds
 
     @property
@@ -145,15 +158,66 @@ def _pure(trees: Sequence[Any]) -> bool:
     return True
 
 
+LEAF_OPTIONS = {"class": LEAF_CLASS, "proba8": LEAF_Q8, "proba16": LEAF_Q16, "proba": LEAF_PROBA}
+
+
+def quantise(proba: np.ndarray, bits: int) -> np.ndarray:
+    """Probabilities (summing to 1) as integers summing to 2**bits - 1 (largest remainders round up, the
+    lowest class first on equal remainders)."""
+    full = (1 << bits) - 1
+    raw = np.asarray(proba, dtype=np.float64) * full
+    q = np.floor(raw).astype(np.int64)
+    short = int(full - q.sum())
+    order = np.argsort(-(raw - q), kind="stable")
+    q[order[:max(short, 0)]] += 1
+    return q
+
+
+def _leaf_proba(t: Any, node: int) -> np.ndarray:
+    value = np.asarray(t.value[node, 0, :], dtype=np.float64)
+    return value / value.sum()
+
+
+def quantised_predictions(estimator: Any, X: np.ndarray, bits: int) -> np.ndarray:
+    """The class indices the device computes with `bits`-bit quantised leaves (exact integer sums, argmax with
+    the lowest index on ties), from scikit-learn's own leaf assignment (the device walks the same paths)."""
+    X32 = np.asarray(X, dtype=np.float32)
+    total = np.zeros((len(X32), len(estimator.classes_)), dtype=np.int64)
+    for tree in _estimators(estimator):
+        t = tree.tree_
+        q = np.zeros((t.node_count, total.shape[1]), dtype=np.int64)
+        for node in np.flatnonzero(t.children_left < 0):
+            q[node] = quantise(_leaf_proba(t, int(node)), bits)
+        total += q[tree.apply(X32)]
+    return np.argmax(total, axis=1)
+
+
+def choose_leaf_bits(estimator: Any, X_check: np.ndarray | None) -> int:
+    """The narrowest soft-vote leaves (8, 16, else float32) that give estimator.predict on every row of X_check
+    (float32 when there are no rows to check)."""
+    if X_check is None or len(X_check) == 0:
+        return LEAF_PROBA
+    expected = np.argmax(estimator.predict_proba(X_check), axis=1)
+    for bits in (LEAF_Q8, LEAF_Q16):
+        wrong = int(np.count_nonzero(quantised_predictions(estimator, X_check, bits) != expected))
+        if wrong == 0:
+            return bits
+        warnings.warn(f"{bits}-bit leaf probabilities disagree with scikit-learn on {wrong} of {len(expected)} "
+                      f"check rows: trying {'16-bit' if bits == LEAF_Q8 else 'float32'} leaves", stacklevel=3)
+    return LEAF_PROBA
+
+
 def build(estimator: Any, X_train: np.ndarray | None = None, *, features: str = "auto",
-          leaves: str = "auto") -> Forest:
+          leaves: str = "auto", X_check: np.ndarray | None = None) -> Forest:
     """Flatten a fitted classifier or regressor into the device layout.
 
     features: 'int' (raw int16 features), 'float' (threshold-table quantisation) or 'auto' ('int'
-    when every X_train value is an integer within int16). leaves: 'class' (hard voting), 'proba'
-    (soft voting with float32 leaf probabilities) or 'auto' ('class' when every leaf is pure or there
-    is one tree, which reproduces scikit-learn's predict exactly; 'proba' otherwise). Regressors
-    always have float32 leaf values ('auto' or 'value').
+    when every X_train value is an integer within int16). leaves: 'class' (hard voting), 'proba8',
+    'proba16' (soft voting with 8/16-bit quantised leaf probabilities), 'proba' (soft voting with float32
+    leaf probabilities) or 'auto': 'class' when every leaf is pure or there is one tree (which reproduces
+    scikit-learn's predict exactly), else the narrowest of 8-bit, 16-bit and float32 leaves that reproduces
+    estimator.predict on every row of X_check (default X_train; float32 without rows to check).
+    Regressors always have float32 leaf values ('auto' or 'value').
     """
     trees = _estimators(estimator)
     n_features = int(estimator.n_features_in_)
@@ -164,11 +228,15 @@ def build(estimator: Any, X_train: np.ndarray | None = None, *, features: str = 
         return _fill(forest, trees)
     n_classes = int(len(estimator.classes_))
     if leaves == "auto":
-        leaves = "class" if len(trees) == 1 or _pure(trees) else "proba"
-    if leaves not in ("class", "proba"):
-        raise ValueError(f"leaves must be 'auto', 'class' or 'proba', got {leaves!r}")
-    forest = Forest(n_features, n_classes, choose_features(X_train, features),
-                    LEAF_CLASS if leaves == "class" else LEAF_PROBA)
+        if len(trees) == 1 or _pure(trees):
+            leaf_bits = LEAF_CLASS
+        else:
+            leaf_bits = choose_leaf_bits(estimator, X_train if X_check is None else X_check)
+    elif leaves in LEAF_OPTIONS:
+        leaf_bits = LEAF_OPTIONS[leaves]
+    else:
+        raise ValueError(f"leaves must be 'auto', 'class', 'proba8', 'proba16' or 'proba', got {leaves!r}")
+    forest = Forest(n_features, n_classes, choose_features(X_train, features), leaf_bits)
     if forest.leaf_bits == LEAF_CLASS:
         forest.leaves = list(range(n_classes))
     return _fill(forest, trees)
@@ -193,6 +261,10 @@ def _leaf(t: Any, node: int, forest: Forest, leaf_ids: dict[bytes, int]) -> int:
         leaf = float(leaf)
     elif forest.leaf_bits == LEAF_CLASS:
         return -int(np.argmax(value)) - 1
+    elif forest.leaf_bits in (LEAF_Q8, LEAF_Q16):
+        q = quantise(value / value.sum(), forest.leaf_bits)
+        key = q.tobytes()
+        leaf = tuple(int(v) for v in q)
     else:
         proba = (value / value.sum()).astype(np.float32)
         key = proba.tobytes()
@@ -237,31 +309,56 @@ def _flatten(t: Any, forest: Forest, leaf_ids: dict[bytes, int]) -> None:
         forest.nodes.append((feature, T, children[0], children[1]))
 
 
+def _bitstream(fields: Sequence[tuple[np.ndarray, int]]) -> np.ndarray:
+    """Rows of unsigned fields (each column with its width) as LSB-first bits, row after row."""
+    columns = [((np.asarray(values, dtype=np.uint64)[:, None] >> np.arange(width, dtype=np.uint64)) & 1)
+               for values, width in fields if width]
+    if not columns:
+        return np.zeros(0, dtype=np.uint8)
+    return np.concatenate(columns, axis=1).astype(np.uint8).ravel()
+
+
 def pack(forest: Forest) -> bytes:
-    """The binary format: header (magic, version, kind, leaf_bits, feature mode, counts, CRC32), then
-    int32 roots, nodes (u16 feature, i16 threshold, i16 left, i16 right), leaves (u8 class or
-    n_classes float32), and for float features u16 per-feature threshold counts + float32 table."""
-    parts = [struct.pack(f"<{len(forest.roots)}i", *forest.roots)]
-    parts += [struct.pack("<Hhhh", *node) for node in forest.nodes]
+    """The binary format (version 2): header (magic, version, kind, leaf_bits, feature mode, counts, threshold
+    base, CRC32, node field widths); a bit stream of the roots and nodes (feature, threshold - base, left and
+    right, children and roots offset by n_leaves so that they are unsigned) with the fewest bits each field
+    needs; the leaves (u8 class, n_classes u8/u16 quantised or float32 probabilities, or a float32 value); and
+    for float features u16 per-feature threshold counts + the float32 table."""
+    n_leaves = len(forest.leaves)
+    nodes = np.asarray(forest.nodes, dtype=np.int64).reshape(-1, 4)
+    roots = np.asarray(forest.roots, dtype=np.int64) + n_leaves
+    base = int(nodes[:, 1].min()) if len(nodes) else 0
+    nodes[:, 1] -= base
+    nodes[:, 2:] += n_leaves
+    feature_bits = int(nodes[:, 0].max()).bit_length() if len(nodes) else 0
+    threshold_bits = int(nodes[:, 1].max()).bit_length() if len(nodes) else 0
+    child_bits = max(1, int(nodes[:, 2:].max()).bit_length() if len(nodes) else 1)
+    root_bits = max(1, int(roots.max()).bit_length())
+    bits = np.concatenate([
+        _bitstream([(roots, root_bits)]),
+        _bitstream([(nodes[:, 0], feature_bits), (nodes[:, 1], threshold_bits), (nodes[:, 2], child_bits),
+                    (nodes[:, 3], child_bits)])])
+    parts = [np.packbits(bits, bitorder="little").tobytes()]
     if forest.leaf_bits == LEAF_CLASS:
         parts.append(bytes(forest.leaves))
     else:
-        parts.append(np.asarray(forest.leaves, dtype="<f4").tobytes())
+        dtype = {LEAF_Q8: "<u1", LEAF_Q16: "<u2", LEAF_PROBA: "<f4"}[forest.leaf_bits]
+        parts.append(np.asarray(forest.leaves, dtype=dtype).tobytes())
     if forest.feature_mode == FEATURES_TABLE:
         parts.append(struct.pack(f"<{forest.n_features}H", *(len(t) for t in forest.table)))
         parts += [t.astype("<f4").tobytes() for t in forest.table]
-    payload = b"".join(parts)
+    payload = WIDTHS.pack(feature_bits, threshold_bits, child_bits, root_bits) + b"".join(parts)
     header = HEADER.pack(MAGIC, FORMAT_VERSION, forest.kind, forest.leaf_bits, forest.feature_mode,
-                         forest.n_features, forest.n_classes, len(forest.roots), 0, len(forest.nodes),
-                         len(forest.leaves), forest.n_table)
+                         forest.n_features, forest.n_classes, len(forest.roots), base, len(forest.nodes),
+                         n_leaves, forest.n_table)
     crc = zlib.crc32(payload, zlib.crc32(header))
     return header + struct.pack("<I", crc) + payload
 
 
 def convert(estimator: Any, X_train: np.ndarray | None = None, *, features: str = "auto",
-            leaves: str = "auto") -> bytes:
+            leaves: str = "auto", X_check: np.ndarray | None = None) -> bytes:
     """The binary model for emlearn_trees.load_model (see build() for the options)."""
-    return pack(build(estimator, X_train, features=features, leaves=leaves))
+    return pack(build(estimator, X_train, features=features, leaves=leaves, X_check=X_check))
 
 
 def to_csv(estimator: Any, X_train: np.ndarray | None = None, *, features: str = "auto") -> str:
@@ -300,6 +397,7 @@ class Capacity:
     max_features: int
     max_classes: int
     max_thresholds: int = 0  # float threshold table entries (0 for integer-feature models)
+    leaf_bits: int = 32  # new(leaf_bits=...): 8 for class and 8-bit leaves, 16, or 32 (float32 leaves)
 
 
 def capacity(model: bytes | str) -> Capacity:
@@ -309,7 +407,7 @@ def capacity(model: bytes | str) -> Capacity:
             model[: HEADER.size])
         leaf_values = n_leaves * (1 if leaf_bits == LEAF_CLASS else n_classes)
         return Capacity(max(n_trees, 1), max(n_nodes, 1), max(leaf_values, 1), max(n_features, 1),
-                        max(n_classes, 1), n_table)
+                        max(n_classes, 1), n_table, max(leaf_bits, LEAF_Q8))
     text = model.decode() if isinstance(model, bytes) else model
     counts: dict[str, int] = {}
     meta: dict[str, int] = {}
@@ -319,7 +417,8 @@ def capacity(model: bytes | str) -> Capacity:
         if kind in ("f", "c"):
             meta[kind] = int(rest)
     return Capacity(max(counts.get("r", 0), 1), max(counts.get("n", 0), 1), max(counts.get("l", 0), 1),
-                    max(meta.get("f", 1), 1), max(meta.get("c", 1), 1), counts.get("q", 0))
+                    max(meta.get("f", 1), 1), max(meta.get("c", 1), 1), counts.get("q", 0),
+                    LEAF_PROBA if meta.get("c", 1) == 0 else LEAF_Q8)
 
 
 # Runs inside the host firmware: predicts every row of a binary matrix in one process
@@ -327,8 +426,8 @@ def capacity(model: bytes | str) -> Capacity:
 PREDICT_SCRIPT = """\
 import sys, array, emlearn_trees
 model_path, x_path, out_path, tc = sys.argv[1:5]
-nt, nn, nl, nf, nc, nq = [int(a) for a in sys.argv[5:11]]
-m = emlearn_trees.new(nt, nn, nl, max_features=nf, max_classes=nc, max_thresholds=nq)
+nt, nn, nl, nf, nc, nq, lb = [int(a) for a in sys.argv[5:12]]
+m = emlearn_trees.new(nt, nn, nl, max_features=nf, max_classes=nc, max_thresholds=nq, leaf_bits=lb)
 with open(model_path, 'rb') as f:
     emlearn_trees.load_model(m, f)
 nf = m.features()
@@ -368,7 +467,7 @@ def predict_on_host(model: bytes | str, X: np.ndarray, *, variant: str = "standa
         (d / "predict.py").write_text(PREDICT_SCRIPT)
         args = [str(d / "predict.py"), str(d / "model"), str(d / "x.bin"), str(d / "out.bin"), typecode,
                 str(cap.max_trees), str(cap.max_nodes), str(cap.max_leaves), str(cap.max_features),
-                str(cap.max_classes), str(cap.max_thresholds)]
+                str(cap.max_classes), str(cap.max_thresholds), str(cap.leaf_bits)]
         proc = host.run(args, variant=variant)
         report = host.sanitizer_report(proc.stderr.decode(errors="replace"))
         if proc.returncode != 0 or report:

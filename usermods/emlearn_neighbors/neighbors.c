@@ -2,10 +2,10 @@
 // See neighbors.h for the rules.
 #include "neighbors.h"
 
+#include "../tinysense_modelfile/modelfile.h"
+
 #include <float.h>
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #define INDEX_MASK ((uint64_t)NEIGHBORS_MAX_ITEMS)
@@ -13,14 +13,7 @@
 // Larger than any real distance (< 2^44), as scikit-learn's heaps start filled with DBL_MAX.
 #define EMPTY_KEY UINT64_MAX
 
-__attribute__((format(printf, 3, 4)))
-static neighbors_status_t fail(neighbors_error_t *err, neighbors_status_t status, const char *format, ...) {
-    va_list args;
-    va_start(args, format);
-    vsnprintf(err->message, sizeof(err->message), format, args);
-    va_end(args);
-    return status;
-}
+#define fail(err, status, ...) MODELFILE_FAIL(err, status, __VA_ARGS__)
 
 // On x87 (the -m32 host build) float expressions may be kept in extended precision: a store
 // through volatile rounds to float32 as numpy and the ESP32-S3 do.
@@ -247,44 +240,7 @@ uint32_t neighbors_isqrt(uint64_t v) {
     return (uint32_t)result;
 }
 
-uint32_t neighbors_crc32(uint32_t crc, const uint8_t *data, size_t len) {
-    crc = ~crc;
-    for (size_t i = 0; i < len; i++) {
-        crc ^= data[i];
-        for (int bit = 0; bit < 8; bit++) {
-            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-        }
-    }
-    return ~crc;
-}
-
 // ---- model files ----
-
-static uint16_t rd_u16(const uint8_t *p) {
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t rd_u32(const uint8_t *p) {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static float rd_f32(const uint8_t *p) {
-    const uint32_t bits = rd_u32(p);
-    float value;
-    memcpy(&value, &bits, sizeof(value));
-    return value;
-}
-
-static void wr_u16(uint8_t *p, uint16_t v) {
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void wr_u32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) {
-        p[i] = (uint8_t)(v >> (8 * i));
-    }
-}
 
 static char printable(uint8_t c) {
     return (c >= 0x20 && c < 0x7f && c != '\'') ? (char)c : '?';
@@ -329,13 +285,13 @@ neighbors_status_t neighbors_check_file(const uint8_t *data, size_t len, neighbo
         return fail(err, NEIGHBORS_ERR_FORMAT, "model kind %d is not supported (expected %d, classifier)", data[5],
             NEIGHBORS_KIND_CLASSIFIER);
     }
-    if ((data[6] & ~NEIGHBORS_FLAG_QUANTIZER) != 0 || data[7] != 0 || rd_u16(data + 10) != 0) {
+    if ((data[6] & ~NEIGHBORS_FLAG_QUANTIZER) != 0 || data[7] != 0 || modelfile_rd_u16(data + 10) != 0) {
         return fail(err, NEIGHBORS_ERR_FORMAT, "unknown flags or non-zero reserved header bytes");
     }
     info->flags = data[6];
-    info->n_features = rd_u16(data + 8);
-    info->k = rd_u32(data + 12);
-    info->n_items = rd_u32(data + 16);
+    info->n_features = modelfile_rd_u16(data + 8);
+    info->k = modelfile_rd_u32(data + 12);
+    info->n_items = modelfile_rd_u32(data + 16);
     if (info->n_features < 1 || info->n_features > NEIGHBORS_MAX_FEATURES) {
         return fail(err, NEIGHBORS_ERR_FORMAT, "n_features %d is outside 1..%d", (int)info->n_features,
             (int)NEIGHBORS_MAX_FEATURES);
@@ -356,16 +312,16 @@ neighbors_status_t neighbors_check_file(const uint8_t *data, size_t len, neighbo
     if ((uint64_t)len > expected) {
         return fail(err, NEIGHBORS_ERR_FORMAT, "%lu trailing bytes after the model", (unsigned long)(len - expected));
     }
-    uint32_t crc = neighbors_crc32(0, data, 20);
-    crc = neighbors_crc32(crc, data + NEIGHBORS_HEADER_SIZE, len - NEIGHBORS_HEADER_SIZE);
-    if (crc != rd_u32(data + 20)) {
+    uint32_t crc = modelfile_crc32(0, data, 20);
+    crc = modelfile_crc32(crc, data + NEIGHBORS_HEADER_SIZE, len - NEIGHBORS_HEADER_SIZE);
+    if (crc != modelfile_rd_u32(data + 20)) {
         return fail(err, NEIGHBORS_ERR_FORMAT, "checksum mismatch (corrupted file)");
     }
     if (info->flags & NEIGHBORS_FLAG_QUANTIZER) {
         const uint8_t *p = data + NEIGHBORS_HEADER_SIZE;
         for (uint32_t f = 0; f < info->n_features; f++) {
-            const float offset = rd_f32(p + 4 * f);
-            const float scale = rd_f32(p + 4 * (info->n_features + f));
+            const float offset = modelfile_rd_f32(p + 4 * f);
+            const float scale = modelfile_rd_f32(p + 4 * (info->n_features + f));
             if (!isfinite(offset)) {
                 return fail(err, NEIGHBORS_ERR_FORMAT, "quantiser offset of feature %d is not finite", (int)f);
             }
@@ -400,18 +356,18 @@ neighbors_status_t neighbors_load(neighbors_model_t *m, const uint8_t *data, siz
     const uint8_t *p = data + NEIGHBORS_HEADER_SIZE;
     if (info.flags & NEIGHBORS_FLAG_QUANTIZER) {
         for (uint32_t f = 0; f < info.n_features; f++) {
-            m->offset[f] = rd_f32(p + 4 * f);
-            m->scale[f] = rd_f32(p + 4 * (info.n_features + f));
+            m->offset[f] = modelfile_rd_f32(p + 4 * f);
+            m->scale[f] = modelfile_rd_f32(p + 4 * (info.n_features + f));
         }
         p += 8u * info.n_features;
     }
     const size_t n_values = (size_t)info.n_items * info.n_features;
     for (size_t i = 0; i < n_values; i++) {
-        m->data[i] = (int16_t)rd_u16(p + 2 * i);
+        m->data[i] = (int16_t)modelfile_rd_u16(p + 2 * i);
     }
     p += 2 * n_values;
     for (uint32_t i = 0; i < info.n_items; i++) {
-        m->labels[i] = (int16_t)rd_u16(p + 2 * i);
+        m->labels[i] = (int16_t)modelfile_rd_u16(p + 2 * i);
     }
     m->n_items = info.n_items;
     m->k = info.k;
@@ -429,28 +385,28 @@ void neighbors_save(const neighbors_model_t *m, uint8_t *out) {
     out[4] = NEIGHBORS_FORMAT_VERSION;
     out[5] = NEIGHBORS_KIND_CLASSIFIER;
     out[6] = NEIGHBORS_FLAG_QUANTIZER;
-    wr_u16(out + 8, m->n_features);
-    wr_u32(out + 12, m->k);
-    wr_u32(out + 16, m->n_items);
+    modelfile_wr_u16(out + 8, m->n_features);
+    modelfile_wr_u32(out + 12, m->k);
+    modelfile_wr_u32(out + 16, m->n_items);
     uint8_t *p = out + NEIGHBORS_HEADER_SIZE;
     for (uint32_t f = 0; f < m->n_features; f++) {
         uint32_t bits;
         memcpy(&bits, &m->offset[f], 4);
-        wr_u32(p + 4 * f, bits);
+        modelfile_wr_u32(p + 4 * f, bits);
         memcpy(&bits, &m->scale[f], 4);
-        wr_u32(p + 4 * (m->n_features + f), bits);
+        modelfile_wr_u32(p + 4 * (m->n_features + f), bits);
     }
     p += 8u * m->n_features;
     const size_t n_values = (size_t)m->n_items * m->n_features;
     for (size_t i = 0; i < n_values; i++) {
-        wr_u16(p + 2 * i, (uint16_t)m->data[i]);
+        modelfile_wr_u16(p + 2 * i, (uint16_t)m->data[i]);
     }
     p += 2 * n_values;
     for (uint32_t i = 0; i < m->n_items; i++) {
-        wr_u16(p + 2 * i, (uint16_t)m->labels[i]);
+        modelfile_wr_u16(p + 2 * i, (uint16_t)m->labels[i]);
     }
     const size_t len = neighbors_saved_size(m);
-    uint32_t crc = neighbors_crc32(0, out, 20);
-    crc = neighbors_crc32(crc, out + NEIGHBORS_HEADER_SIZE, len - NEIGHBORS_HEADER_SIZE);
-    wr_u32(out + 20, crc);
+    uint32_t crc = modelfile_crc32(0, out, 20);
+    crc = modelfile_crc32(crc, out + NEIGHBORS_HEADER_SIZE, len - NEIGHBORS_HEADER_SIZE);
+    modelfile_wr_u32(out + 20, crc);
 }

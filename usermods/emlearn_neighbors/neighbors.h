@@ -95,8 +95,6 @@ uint64_t neighbors_result(neighbors_model_t *m, uint32_t i);
 // floor(sqrt(v)).
 uint32_t neighbors_isqrt(uint64_t v);
 
-uint32_t neighbors_crc32(uint32_t crc, const uint8_t *data, size_t len);
-
 // Validate a whole model file (header, sizes, length, CRC, quantiser values).
 neighbors_status_t neighbors_check_file(const uint8_t *data, size_t len, neighbors_file_info_t *info,
     neighbors_error_t *err);

@@ -1,45 +1,12 @@
 // MLP core: model file validation and float32 inference. See net.h for the format.
 #include "net.h"
 
+#include "../tinysense_modelfile/modelfile.h"
+
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
-__attribute__((format(printf, 3, 4)))
-static net_status_t fail(net_error_t *err, net_status_t status, const char *format, ...) {
-    va_list args;
-    va_start(args, format);
-    vsnprintf(err->message, sizeof(err->message), format, args);
-    va_end(args);
-    return status;
-}
-
-uint32_t net_crc32(uint32_t crc, const uint8_t *data, size_t len) {
-    crc = ~crc;
-    for (size_t i = 0; i < len; i++) {
-        crc ^= data[i];
-        for (int bit = 0; bit < 8; bit++) {
-            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-        }
-    }
-    return ~crc;
-}
-
-static uint16_t rd_u16(const uint8_t *p) {
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t rd_u32(const uint8_t *p) {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static float rd_f32(const uint8_t *p) {
-    const uint32_t bits = rd_u32(p);
-    float value;
-    memcpy(&value, &bits, sizeof(value));
-    return value;
-}
+#define fail(err, status, ...) MODELFILE_FAIL(err, status, __VA_ARGS__)
 
 static char printable(uint8_t c) {
     return (c >= 0x20 && c < 0x7f && c != '\'') ? (char)c : '?';
@@ -91,7 +58,7 @@ net_status_t net_check_file(const uint8_t *data, size_t len, net_info_t *info, n
         return fail(err, NET_ERR_FORMAT, "truncated layer table: %d of %d bytes", (int)len, (int)table_padded);
     }
     for (uint32_t l = 0; l <= info->n_layers; l++) {
-        info->sizes[l] = rd_u16(data + NET_HEADER_SIZE + 2 * l);
+        info->sizes[l] = modelfile_rd_u16(data + NET_HEADER_SIZE + 2 * l);
         if (info->sizes[l] < 1 || info->sizes[l] > NET_MAX_WIDTH) {
             return fail(err, NET_ERR_FORMAT, "layer size %d (sizes[%d]) is outside 1..%d", info->sizes[l], (int)l,
                 NET_MAX_WIDTH);
@@ -146,17 +113,17 @@ net_status_t net_check_file(const uint8_t *data, size_t len, net_info_t *info, n
     if ((uint64_t)len > expected) {
         return fail(err, NET_ERR_FORMAT, "%lu trailing bytes after the model", (unsigned long)(len - expected));
     }
-    uint32_t crc = net_crc32(0, data, 8);
-    crc = net_crc32(crc, data + NET_HEADER_SIZE, len - NET_HEADER_SIZE);
-    if (crc != rd_u32(data + 8)) {
+    uint32_t crc = modelfile_crc32(0, data, 8);
+    crc = modelfile_crc32(crc, data + NET_HEADER_SIZE, len - NET_HEADER_SIZE);
+    if (crc != modelfile_rd_u32(data + 8)) {
         return fail(err, NET_ERR_FORMAT, "checksum mismatch (corrupted file)");
     }
     const uint8_t *p = data + table_padded;
     uint32_t start = 0;
     if (info->flags & NET_FLAG_INPUT_TRANSFORM) {
         for (uint32_t i = 0; i < info->sizes[0]; i++) {
-            const float offset = rd_f32(p + 4 * i);
-            const float scale = rd_f32(p + 4 * (info->sizes[0] + i));
+            const float offset = modelfile_rd_f32(p + 4 * i);
+            const float scale = modelfile_rd_f32(p + 4 * (info->sizes[0] + i));
             if (!isfinite(offset) || !isfinite(scale)) {
                 return fail(err, NET_ERR_FORMAT, "input transform of input %d is not finite", (int)i);
             }
@@ -169,7 +136,7 @@ net_status_t net_check_file(const uint8_t *data, size_t len, net_info_t *info, n
             layer++;
             layer_end += (uint32_t)info->sizes[layer + 1] * ((uint32_t)info->sizes[layer] + 1u);
         }
-        if (!isfinite(rd_f32(p + 4 * (size_t)i))) {
+        if (!isfinite(modelfile_rd_f32(p + 4 * (size_t)i))) {
             return fail(err, NET_ERR_FORMAT, "layer %d has a weight or bias that is not finite", (int)layer);
         }
     }
@@ -181,7 +148,7 @@ void net_setup(net_model_t *m, const net_info_t *info, const uint8_t *data, floa
     m->info = *info;
     const uint8_t *p = data + info->params_offset;
     for (size_t i = 0; i < info->n_params; i++) {
-        params[i] = rd_f32(p + 4 * i);
+        params[i] = modelfile_rd_f32(p + 4 * i);
     }
     if (info->flags & NET_FLAG_INPUT_TRANSFORM) {
         m->input_offset = params;

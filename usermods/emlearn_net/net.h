@@ -85,6 +85,4 @@ uint32_t net_outputs(const net_model_t *m);
 // argmax with the lowest index on ties, p > 0.5 for a binary classifier), or 0 for a regressor.
 int32_t net_predict(const net_model_t *m, const float *x, float *out);
 
-uint32_t net_crc32(uint32_t crc, const uint8_t *data, size_t len);
-
 #endif

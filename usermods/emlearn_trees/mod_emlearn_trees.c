@@ -3,15 +3,18 @@
 // exact for classes, within float32 rounding for regression values).
 //
 //   emlearn_trees.new(max_trees, max_nodes, max_leaves, *, max_features=128, max_classes=32,
-//                     max_thresholds=max_nodes) -> Trees
+//                     max_thresholds=max_nodes, leaf_bits=32) -> Trees
 //       Allocates every buffer once. Loading a model that needs more raises ValueError naming the limit.
+//       leaf_bits (8, 16 or 32) is the widest leaf value the model may hold: the leaf buffer is
+//       max_leaves * leaf_bits / 8 bytes. 8 holds class leaves and 8-bit probability leaves (what
+//       tinysense.trees.convert writes by default for soft voting), 32 (the default) every model.
 //       max_thresholds bounds the float threshold table (models of float features; 0 is enough for
 //       integer-feature models and saves 4 bytes per node).
 //       max_leaves counts leaf values: one per leaf for class leaves, n_classes per leaf for
 //       probability (soft-vote) leaves.
 //   emlearn_trees.load_model(model, source)  /  Trees.load_model(source)
-//       source: an open file (read whole) or bytes/str. Binary models (magic "TSTR", written by
-//       tinysense.trees.convert) and emlearn CSV models (f, c, lb|lf, r, n, l records; plus q records,
+//       source: an open file (read whole) or bytes/str. Binary models (magic "TSTR", format version 2,
+//       written by tinysense.trees.convert; version 1 files raise ValueError asking to re-convert) and emlearn CSV models (f, c, lb|lf, r, n, l records; plus q records,
 //       the float threshold table) are both accepted. A regressor is model kind 2 in binary, and
 //       `c,0` + `lf,32` + `l,<float>` leaf values in CSV (emlearn's convention). Everything is validated (counts, child links,
 //       feature/leaf/class indices, checksum, CSV numbers with their line number): bad data raises
@@ -22,7 +25,8 @@
 //       x: array('h') (int16 features as the model was trained on, or the output of quantize()) or
 //       array('f') (float features, quantised in C with the model's table; NaN raises ValueError).
 //       len(x) must equal the model's feature count. out: array('f') of outputs() values, filled
-//       with vote fractions (class leaves) or mean leaf probabilities (soft-vote leaves).
+//       with vote fractions (class leaves) or mean leaf probabilities (soft-vote leaves; quantised
+//       leaves: the exact integer sum / (255 or 65535 * trees)).
 //       Returns argmax (lowest index on ties), i.e. scikit-learn's predict as an index into classes_.
 //       Allocates nothing.
 //       Regressor: the prediction is the mean over trees of the leaf values (scikit-learn's predict,
@@ -49,7 +53,7 @@
 typedef struct _emlearn_trees_obj_t {
     mp_obj_base_t base;
     trees_model_t model;
-    float *votes;     // max_classes: predict scratch
+    trees_vote_t *votes;   // max_classes: predict scratch
     int16_t *qbuf;    // max_features: quantised float input
 } emlearn_trees_obj_t;
 
@@ -64,7 +68,8 @@ static mp_int_t checked_limit(mp_int_t value, const char *name, mp_int_t limit) 
 }
 
 static mp_obj_t emlearn_trees_new(size_t n_args, const mp_obj_t *pos_args, mp_map_t *kw_args) {
-    enum { ARG_max_trees, ARG_max_nodes, ARG_max_leaves, ARG_max_features, ARG_max_classes, ARG_max_thresholds };
+    enum { ARG_max_trees, ARG_max_nodes, ARG_max_leaves, ARG_max_features, ARG_max_classes, ARG_max_thresholds,
+        ARG_leaf_bits };
     static const mp_arg_t allowed_args[] = {
         { MP_QSTR_max_trees, MP_ARG_REQUIRED | MP_ARG_INT, {.u_int = 0} },
         { MP_QSTR_max_nodes, MP_ARG_REQUIRED | MP_ARG_INT, {.u_int = 0} },
@@ -72,6 +77,7 @@ static mp_obj_t emlearn_trees_new(size_t n_args, const mp_obj_t *pos_args, mp_ma
         { MP_QSTR_max_features, MP_ARG_KW_ONLY | MP_ARG_INT, {.u_int = 128} },
         { MP_QSTR_max_classes, MP_ARG_KW_ONLY | MP_ARG_INT, {.u_int = 32} },
         { MP_QSTR_max_thresholds, MP_ARG_KW_ONLY | MP_ARG_OBJ, {.u_obj = mp_const_none} },
+        { MP_QSTR_leaf_bits, MP_ARG_KW_ONLY | MP_ARG_INT, {.u_int = 32} },
     };
     mp_arg_val_t args[MP_ARRAY_SIZE(allowed_args)];
     mp_arg_parse_all(n_args, pos_args, kw_args, MP_ARRAY_SIZE(allowed_args), allowed_args, args);
@@ -88,6 +94,10 @@ static mp_obj_t emlearn_trees_new(size_t n_args, const mp_obj_t *pos_args, mp_ma
                 (int)LIMIT_NODES, (int)max_thresholds);
         }
     }
+    const mp_int_t leaf_bits = args[ARG_leaf_bits].u_int;
+    if (leaf_bits != 8 && leaf_bits != 16 && leaf_bits != 32) {
+        mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("leaf_bits must be 8, 16 or 32, got %d"), (int)leaf_bits);
+    }
 
     emlearn_trees_obj_t *self = mp_obj_malloc(emlearn_trees_obj_t, &emlearn_trees_type);
     trees_model_t *m = &self->model;
@@ -98,14 +108,17 @@ static mp_obj_t emlearn_trees_new(size_t n_args, const mp_obj_t *pos_args, mp_ma
     m->max_features = (uint16_t)max_features;
     m->max_classes = (uint16_t)max_classes;
     m->max_thresholds = (uint32_t)max_thresholds;
+    m->max_leaf_bits = (uint8_t)leaf_bits;
     m->roots = m_new(int32_t, max_trees);
     m->nodes = m_new(trees_node_t, max_nodes);
-    // Class leaves (bytes) and probability leaves (floats) share one buffer: a model uses one kind.
-    m->leaf_proba = m_new(float, max_leaves);
-    m->leaf_class = (uint8_t *)m->leaf_proba;
+    // Class leaves and 8-bit, 16-bit and float32 leaves share one buffer: a model uses one kind.
+    uint8_t *leaves = m_new(uint8_t, (size_t)max_leaves * (size_t)(leaf_bits / 8));
+    m->leaf_class = leaves;
+    m->leaf_q16 = (uint16_t *)(void *)leaves;
+    m->leaf_proba = (float *)(void *)leaves;
     m->table = m_new(float, max_thresholds > 0 ? max_thresholds : 1);
     m->table_start = m_new(uint16_t, max_features + 1);
-    self->votes = m_new(float, max_classes);
+    self->votes = m_new(trees_vote_t, max_classes);
     self->qbuf = m_new(int16_t, max_features);
     return MP_OBJ_FROM_PTR(self);
 }
@@ -211,11 +224,7 @@ static mp_obj_t emlearn_trees_predict(size_t n_args, const mp_obj_t *args) {
         out[0] = value;
         return mp_const_none;
     }
-    const int32_t best = trees_predict(m, x, self->votes);
-    if (out != NULL) {
-        memcpy(out, self->votes, m->n_classes * sizeof(float));
-    }
-    return MP_OBJ_NEW_SMALL_INT(best);
+    return MP_OBJ_NEW_SMALL_INT(trees_predict(m, x, self->votes, out));
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(emlearn_trees_predict_obj, 2, 3, emlearn_trees_predict);
 

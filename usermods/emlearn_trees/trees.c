@@ -2,33 +2,15 @@
 // See trees.h for the model layout and the feature modes.
 #include "trees.h"
 
+#include "../tinysense_modelfile/modelfile.h"
+
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_THRESHOLDS_PER_FEATURE 32767
 
-__attribute__((format(printf, 3, 4)))
-static trees_status_t fail(trees_error_t *err, trees_status_t status, const char *format, ...) {
-    va_list args;
-    va_start(args, format);
-    vsnprintf(err->message, sizeof(err->message), format, args);
-    va_end(args);
-    return status;
-}
-
-uint32_t trees_crc32(uint32_t crc, const uint8_t *data, size_t len) {
-    crc = ~crc;
-    for (size_t i = 0; i < len; i++) {
-        crc ^= data[i];
-        for (int bit = 0; bit < 8; bit++) {
-            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-        }
-    }
-    return ~crc;
-}
+#define fail(err, status, ...) MODELFILE_FAIL(err, status, __VA_ARGS__)
 
 // ---- validation shared by both loaders ----
 
@@ -120,6 +102,19 @@ static trees_status_t validate(trees_model_t *m, trees_error_t *err) {
                     (int)l, m->leaf_class[l]);
             }
         }
+    } else if (m->leaf_bits == TREES_LEAF_Q8 || m->leaf_bits == TREES_LEAF_Q16) {
+        const uint32_t full = m->leaf_bits == TREES_LEAF_Q8 ? 255u : 65535u;
+        for (uint32_t l = 0; l < m->n_leaves; l++) {
+            uint32_t total = 0;
+            for (uint32_t c = 0; c < m->n_classes; c++) {
+                const uint32_t v = l * m->n_classes + c;
+                total += m->leaf_bits == TREES_LEAF_Q8 ? m->leaf_class[v] : m->leaf_q16[v];
+            }
+            if (total != full) {
+                return fail(err, TREES_ERR_FORMAT, "leaf %d's quantised probabilities sum to %d, not %d",
+                    (int)l, (int)total, (int)full);
+            }
+        }
     } else if (m->kind == TREES_KIND_REGRESSOR) {
         for (uint32_t l = 0; l < m->n_leaves; l++) {
             if (!isfinite(m->leaf_proba[l])) {
@@ -182,23 +177,32 @@ static trees_status_t check_counts(const trees_model_t *m, uint32_t leaf_values,
 
 // ---- binary format ----
 
-static uint16_t rd_u16(const uint8_t *p) {
-    return (uint16_t)(p[0] | (p[1] << 8));
+int trees_is_binary(const uint8_t *data, size_t len) {
+    return len >= 2 && data[0] == 'T' && data[1] == 'S';
 }
 
-static uint32_t rd_u32(const uint8_t *p) {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
+// LSB-first bit reader over the node stream (its length is checked before any read).
+typedef struct {
+    const uint8_t *data;
+    uint32_t pos;   // in bits
+} bit_reader_t;
 
-static float rd_f32(const uint8_t *p) {
-    const uint32_t bits = rd_u32(p);
-    float value;
-    memcpy(&value, &bits, sizeof(value));
+static uint32_t read_bits(bit_reader_t *r, uint32_t n) {
+    uint32_t value = 0;
+    for (uint32_t i = 0; i < n; i++, r->pos++) {
+        value |= (uint32_t)((r->data[r->pos >> 3] >> (r->pos & 7u)) & 1u) << i;
+    }
     return value;
 }
 
-int trees_is_binary(const uint8_t *data, size_t len) {
-    return len >= 2 && data[0] == 'T' && data[1] == 'S';
+// A stored child or root (value + n_leaves) back to its signed value, which must fit `limit`.
+static int decode_link(uint32_t stored, uint32_t n_leaves, int32_t limit, int32_t *out) {
+    const int64_t value = (int64_t)stored - (int64_t)n_leaves;
+    if (value > limit) {
+        return 0;
+    }
+    *out = (int32_t)value;
+    return 1;
 }
 
 trees_status_t trees_load_binary(trees_model_t *m, const uint8_t *data, size_t len, trees_error_t *err) {
@@ -209,6 +213,11 @@ trees_status_t trees_load_binary(trees_model_t *m, const uint8_t *data, size_t l
                 data[0], data[1], data[2], data[3]);
         }
         return fail(err, TREES_ERR_FORMAT, "not a trees model (truncated magic)");
+    }
+    if (len >= 5 && data[4] == 1) {
+        return fail(err, TREES_ERR_FORMAT,
+            "format version 1 is no longer supported (expected %d): re-convert with tinysense.trees.convert",
+            TREES_FORMAT_VERSION);
     }
     if (len < TREES_HEADER_SIZE) {
         return fail(err, TREES_ERR_FORMAT, "truncated header: %d of %d bytes", (int)len, TREES_HEADER_SIZE);
@@ -221,21 +230,26 @@ trees_status_t trees_load_binary(trees_model_t *m, const uint8_t *data, size_t l
         return fail(err, TREES_ERR_FORMAT, "model kind %d is not supported (classifier 1, regressor 2)", data[5]);
     }
     const uint8_t leaf_bits = data[6], feature_mode = data[7];
-    if (leaf_bits != TREES_LEAF_CLASS && leaf_bits != TREES_LEAF_PROBA) {
-        return fail(err, TREES_ERR_FORMAT, "leaf_bits %d is not supported (0 or 32)", leaf_bits);
+    if (leaf_bits != TREES_LEAF_CLASS && leaf_bits != TREES_LEAF_Q8 && leaf_bits != TREES_LEAF_Q16 &&
+        leaf_bits != TREES_LEAF_PROBA) {
+        return fail(err, TREES_ERR_FORMAT, "leaf_bits %d is not supported (0, 8, 16 or 32)", leaf_bits);
     }
     if (feature_mode != TREES_FEATURES_INT && feature_mode != TREES_FEATURES_TABLE) {
         return fail(err, TREES_ERR_FORMAT, "feature mode %d is not supported (0 or 1)", feature_mode);
     }
-    if (rd_u16(data + 14) != 0) {
-        return fail(err, TREES_ERR_FORMAT, "reserved header field is %d, not 0", rd_u16(data + 14));
+    const uint32_t feature_bits = data[32], threshold_bits = data[33], child_bits = data[34], root_bits = data[35];
+    if (feature_bits > 16 || threshold_bits > 16 || child_bits == 0 || child_bits > TREES_MAX_FIELD_BITS ||
+        root_bits == 0 || root_bits > TREES_MAX_FIELD_BITS) {
+        return fail(err, TREES_ERR_FORMAT, "node field widths %d/%d/%d/%d bits are not supported",
+            (int)feature_bits, (int)threshold_bits, (int)child_bits, (int)root_bits);
     }
-    m->n_features = rd_u16(data + 8);
-    m->n_classes = rd_u16(data + 10);
-    m->n_trees = rd_u16(data + 12);
-    m->n_nodes = rd_u32(data + 16);
-    m->n_leaves = rd_u32(data + 20);
-    m->n_table = rd_u32(data + 24);
+    const int32_t threshold_base = (int16_t)modelfile_rd_u16(data + 14);
+    m->n_features = modelfile_rd_u16(data + 8);
+    m->n_classes = modelfile_rd_u16(data + 10);
+    m->n_trees = modelfile_rd_u16(data + 12);
+    m->n_nodes = modelfile_rd_u32(data + 16);
+    m->n_leaves = modelfile_rd_u32(data + 20);
+    m->n_table = modelfile_rd_u32(data + 24);
     if (feature_mode == TREES_FEATURES_INT && m->n_table != 0) {
         return fail(err, TREES_ERR_FORMAT, "integer-feature model has a threshold table");
     }
@@ -246,14 +260,19 @@ trees_status_t trees_load_binary(trees_model_t *m, const uint8_t *data, size_t l
     }
     const uint32_t leaf_values = leaf_bits == TREES_LEAF_CLASS ? m->n_leaves : m->n_leaves * m->n_classes;
     trees_status_t status = check_counts(m, leaf_values, err);
+    if (status == TREES_OK && leaf_bits > m->max_leaf_bits) {
+        status = fail(err, TREES_ERR_CAPACITY, "model has %d-bit leaves, new() allows leaf_bits=%d",
+            leaf_bits, m->max_leaf_bits);
+    }
     if (status != TREES_OK) {
         reset(m);
         return status;
     }
-    const uint32_t leaf_size = leaf_bits == TREES_LEAF_CLASS ? 1 : 4;
+    const uint32_t leaf_size = leaf_bits == TREES_LEAF_CLASS ? 1 : leaf_bits / 8u;
     const uint32_t table_size = feature_mode == TREES_FEATURES_TABLE ? 2u * m->n_features + 4u * m->n_table : 0;
-    const uint32_t expected = TREES_HEADER_SIZE + 4u * m->n_trees + TREES_NODE_SIZE * m->n_nodes +
-        leaf_size * leaf_values + table_size;
+    const uint32_t node_bits = feature_bits + threshold_bits + 2u * child_bits;
+    const uint32_t stream_bytes = (m->n_trees * root_bits + m->n_nodes * node_bits + 7u) / 8u;
+    const uint32_t expected = TREES_HEADER_SIZE + stream_bytes + leaf_size * leaf_values + table_size;
     if (len != expected) {
         reset(m);
         if (len < expected) {
@@ -261,38 +280,52 @@ trees_status_t trees_load_binary(trees_model_t *m, const uint8_t *data, size_t l
         }
         return fail(err, TREES_ERR_FORMAT, "model has trailing bytes: %d bytes, expected %d", (int)len, (int)expected);
     }
-    const uint32_t stored_crc = rd_u32(data + 28);
-    uint32_t crc = trees_crc32(0, data, 28);
-    crc = trees_crc32(crc, data + TREES_HEADER_SIZE, len - TREES_HEADER_SIZE);
-    if (crc != stored_crc) {
+    uint32_t crc = modelfile_crc32(0, data, 28);
+    crc = modelfile_crc32(crc, data + 32, len - 32);
+    if (crc != modelfile_rd_u32(data + 28)) {
         reset(m);
         return fail(err, TREES_ERR_FORMAT, "checksum mismatch (corrupted model)");
     }
     m->kind = data[5];
     m->leaf_bits = leaf_bits;
     m->feature_mode = feature_mode;
-    const uint8_t *p = data + TREES_HEADER_SIZE;
-    for (uint32_t t = 0; t < m->n_trees; t++, p += 4) {
-        m->roots[t] = (int32_t)rd_u32(p);
+    bit_reader_t bits = { data + TREES_HEADER_SIZE, 0 };
+    for (uint32_t t = 0; t < m->n_trees; t++) {
+        if (!decode_link(read_bits(&bits, root_bits), m->n_leaves, INT32_MAX, &m->roots[t])) {
+            reset(m);
+            return fail(err, TREES_ERR_FORMAT, "tree %d has a root outside the model", (int)t);
+        }
     }
-    for (uint32_t i = 0; i < m->n_nodes; i++, p += TREES_NODE_SIZE) {
-        m->nodes[i].feature = rd_u16(p);
-        m->nodes[i].threshold = (int16_t)rd_u16(p + 2);
-        m->nodes[i].left = (int16_t)rd_u16(p + 4);
-        m->nodes[i].right = (int16_t)rd_u16(p + 6);
+    for (uint32_t i = 0; i < m->n_nodes; i++) {
+        trees_node_t *node = &m->nodes[i];
+        node->feature = (uint16_t)read_bits(&bits, feature_bits);
+        const int32_t threshold = threshold_base + (int32_t)read_bits(&bits, threshold_bits);
+        int32_t left = 0, right = 0;
+        const int ok_left = decode_link(read_bits(&bits, child_bits), m->n_leaves, INT16_MAX, &left);
+        const int ok_right = decode_link(read_bits(&bits, child_bits), m->n_leaves, INT16_MAX, &right);
+        if (threshold > INT16_MAX || !ok_left || !ok_right || left < INT16_MIN || right < INT16_MIN) {
+            reset(m);
+            return fail(err, TREES_ERR_FORMAT, "node %d has a threshold or child outside int16", (int)i);
+        }
+        node->threshold = (int16_t)threshold;
+        node->left = (int16_t)left;
+        node->right = (int16_t)right;
     }
+    const uint8_t *p = data + TREES_HEADER_SIZE + stream_bytes;
     for (uint32_t v = 0; v < leaf_values; v++, p += leaf_size) {
-        if (leaf_bits == TREES_LEAF_CLASS) {
+        if (leaf_size == 1) {
             m->leaf_class[v] = *p;
+        } else if (leaf_size == 2) {
+            m->leaf_q16[v] = modelfile_rd_u16(p);
         } else {
-            m->leaf_proba[v] = rd_f32(p);
+            m->leaf_proba[v] = modelfile_rd_f32(p);
         }
     }
     if (feature_mode == TREES_FEATURES_TABLE) {
         uint32_t total = 0;
         m->table_start[0] = 0;
         for (uint32_t f = 0; f < m->n_features; f++, p += 2) {
-            total += rd_u16(p);
+            total += modelfile_rd_u16(p);
             if (total > m->n_table) {
                 reset(m);
                 return fail(err, TREES_ERR_FORMAT, "threshold table counts exceed the table size");
@@ -300,7 +333,7 @@ trees_status_t trees_load_binary(trees_model_t *m, const uint8_t *data, size_t l
             m->table_start[f + 1] = (uint16_t)total;
         }
         for (uint32_t i = 0; i < m->n_table; i++, p += 4) {
-            m->table[i] = rd_f32(p);
+            m->table[i] = modelfile_rd_f32(p);
         }
     }
     status = validate(m, err);
@@ -640,6 +673,10 @@ trees_status_t trees_load_csv(trees_model_t *m, const char *text, size_t len, tr
                     return fail(err, TREES_ERR_FORMAT, "line %d: regression leaves need lf,32 before them",
                         (int)line_no);
                 }
+                if (m->max_leaf_bits < TREES_LEAF_PROBA) {
+                    return fail(err, TREES_ERR_CAPACITY, "line %d: float32 leaves, new() allows leaf_bits=%d",
+                        (int)line_no, m->max_leaf_bits);
+                }
                 m->leaf_proba[m->n_leaves++] = leaf_value;
             } else {
                 if (v[1] < 0 || v[1] >= m->n_classes) {
@@ -721,44 +758,76 @@ void trees_quantize(const trees_model_t *m, const float *x, int16_t *q) {
     }
 }
 
-static uint32_t walk(const trees_model_t *m, int32_t index, const int16_t *x) {
+// The leaf a tree's walk ends in. Children are forward offsets (> 0) or ~leaf (< 0), so the loop
+// ends after at most n_nodes steps whatever the model holds.
+static inline uint32_t walk(const trees_node_t *nodes, int32_t index, const int16_t *x) {
     while (index >= 0) {
-        const trees_node_t *node = &m->nodes[index];
+        const trees_node_t *node = &nodes[index];
         const int32_t child = x[node->feature] < node->threshold ? node->left : node->right;
-        if (child < 0) {
-            index = child;
-        } else {
-            index += child;
-        }
+        index = child < 0 ? child : index + child;
     }
-    return (uint32_t)(-(index + 1));
+    return (uint32_t)~index;
 }
 
-int32_t trees_predict(const trees_model_t *m, const int16_t *x, float *votes) {
-    const uint32_t n_classes = m->n_classes;
-    for (uint32_t c = 0; c < n_classes; c++) {
-        votes[c] = 0.0f;
-    }
-    for (uint32_t t = 0; t < m->n_trees; t++) {
-        const uint32_t leaf = walk(m, m->roots[t], x);
-        if (m->leaf_bits == TREES_LEAF_CLASS) {
-            votes[m->leaf_class[leaf]] += 1.0f;
-        } else {
-            const float *proba = &m->leaf_proba[leaf * n_classes];
+int32_t trees_predict(const trees_model_t *m, const int16_t *x, trees_vote_t *votes, float *proba) {
+    const uint32_t n_classes = m->n_classes, n_trees = m->n_trees;
+    const trees_node_t *nodes = m->nodes;
+    const int32_t *roots = m->roots;
+    int32_t best = 0;
+    float scale;
+    if (m->leaf_bits == TREES_LEAF_PROBA) {
+        for (uint32_t c = 0; c < n_classes; c++) {
+            votes[c].sum = 0.0f;
+        }
+        for (uint32_t t = 0; t < n_trees; t++) {
+            const float *leaf = &m->leaf_proba[walk(nodes, roots[t], x) * n_classes];
             for (uint32_t c = 0; c < n_classes; c++) {
-                votes[c] += proba[c];
+                votes[c].sum += leaf[c];
             }
         }
+        for (uint32_t c = 1; c < n_classes; c++) {
+            if (votes[c].sum > votes[best].sum) {
+                best = (int32_t)c;
+            }
+        }
+        for (uint32_t c = 0; proba != NULL && c < n_classes; c++) {
+            proba[c] = votes[c].sum / (float)n_trees;
+        }
+        return best;
     }
-    int32_t best = 0;
+    for (uint32_t c = 0; c < n_classes; c++) {
+        votes[c].count = 0;
+    }
+    if (m->leaf_bits == TREES_LEAF_CLASS) {
+        const uint8_t *leaf_class = m->leaf_class;
+        for (uint32_t t = 0; t < n_trees; t++) {
+            votes[leaf_class[walk(nodes, roots[t], x)]].count++;
+        }
+        scale = (float)n_trees;
+    } else if (m->leaf_bits == TREES_LEAF_Q8) {
+        for (uint32_t t = 0; t < n_trees; t++) {
+            const uint8_t *leaf = &m->leaf_class[walk(nodes, roots[t], x) * n_classes];
+            for (uint32_t c = 0; c < n_classes; c++) {
+                votes[c].count += leaf[c];
+            }
+        }
+        scale = 255.0f * (float)n_trees;
+    } else {
+        for (uint32_t t = 0; t < n_trees; t++) {
+            const uint16_t *leaf = &m->leaf_q16[walk(nodes, roots[t], x) * n_classes];
+            for (uint32_t c = 0; c < n_classes; c++) {
+                votes[c].count += leaf[c];
+            }
+        }
+        scale = 65535.0f * (float)n_trees;
+    }
     for (uint32_t c = 1; c < n_classes; c++) {
-        if (votes[c] > votes[best]) {
+        if (votes[c].count > votes[best].count) {
             best = (int32_t)c;
         }
     }
-    const float n_trees = (float)m->n_trees;
-    for (uint32_t c = 0; c < n_classes; c++) {
-        votes[c] /= n_trees;
+    for (uint32_t c = 0; proba != NULL && c < n_classes; c++) {
+        proba[c] = (float)votes[c].count / scale;
     }
     return best;
 }
@@ -766,7 +835,7 @@ int32_t trees_predict(const trees_model_t *m, const int16_t *x, float *votes) {
 float trees_regress(const trees_model_t *m, const int16_t *x) {
     float sum = 0.0f, compensation = 0.0f;
     for (uint32_t t = 0; t < m->n_trees; t++) {
-        const float value = m->leaf_proba[walk(m, m->roots[t], x)] - compensation;
+        const float value = m->leaf_proba[walk(m->nodes, m->roots[t], x)] - compensation;
         const float next = sum + value;
         compensation = (next - sum) - value;
         sum = next;
