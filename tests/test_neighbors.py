@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fuzzing import fuzz_cases, run_fuzz_script
 from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -212,16 +213,11 @@ def test_pack_unpack_round_trip() -> None:
 
 FUZZ_SCRIPT = """\
 import sys, array, emlearn_neighbors
+from fuzzcases import cases
 path, n = sys.argv[1], int(sys.argv[2])
-with open(path, 'rb') as f:
-    blob = f.read()
 fixed = emlearn_neighbors.new(64, 4, 3)
 counts = [0, 0, 0, 0]
-pos = 0
-for i in range(n):
-    size = blob[pos] | (blob[pos + 1] << 8) | (blob[pos + 2] << 16)
-    data = bytes(blob[pos + 3:pos + 3 + size])
-    pos += 3 + size
+for data in cases(path, n):
     try:
         m = emlearn_neighbors.load(data)
         counts[0] += 1
@@ -299,20 +295,9 @@ def fuzz_seeds() -> list[bytes]:
 
 def test_fuzz_loaders_in_sanitizer_build() -> None:
     seeds = fuzz_seeds()
-    rng = random.Random(2024)
-    cases = [seeds[i % len(seeds)] if i < len(seeds) else mutate(seeds[i % len(seeds)], rng)
-             for i in range(FUZZ_CASES)]
-    blob = b"".join(struct.pack("<I", len(c))[:3] + c for c in cases)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="tinysense-fuzz-") as tmp:
-        d = Path(tmp)
-        (d / "cases").write_bytes(blob)
-        (d / "fuzz.py").write_text(FUZZ_SCRIPT)
-        proc = host.run([str(d / "fuzz.py"), str(d / "cases"), str(FUZZ_CASES)], variant="sanitize", timeout=1800)
-    stderr = proc.stderr.decode(errors="replace")
-    assert host.sanitizer_report(stderr) is None, stderr
-    assert proc.returncode == 0, stderr
-    _, loaded, rejected, loaded_fixed, rejected_fixed = proc.stdout.decode().split()
+    cases = fuzz_cases(seeds, mutate, FUZZ_CASES, seed=2024)
+    _, loaded, rejected, loaded_fixed, rejected_fixed = run_fuzz_script(FUZZ_SCRIPT, cases)
     print(f"neighbors fuzz: {FUZZ_CASES} files, load: {loaded} loaded / {rejected} rejected, load_model: "
           f"{loaded_fixed} / {rejected_fixed}, {time.monotonic() - started:.1f} s")
     assert int(loaded) + int(rejected) == FUZZ_CASES == int(loaded_fixed) + int(rejected_fixed)

@@ -8,15 +8,14 @@ from __future__ import annotations
 import os
 import random
 import struct
-import tempfile
 import time
 import warnings
 import zlib
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from fuzzing import fuzz_cases, run_fuzz_script
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris, load_linnerud, load_wine
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -25,7 +24,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, Normalizer, RobustScaler, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
-from tinysense import host, net
+from tinysense import net
 
 DATASETS = {"iris": load_iris, "wine": load_wine, "breast_cancer": load_breast_cancer, "digits": load_digits}
 ACTIVATIONS = ("relu", "tanh", "logistic", "identity")
@@ -147,15 +146,10 @@ def test_converter_refuses_what_the_device_cannot_do() -> None:
 
 FUZZ_SCRIPT = """\
 import sys, array, emlearn_net
+from fuzzcases import cases
 path, n = sys.argv[1], int(sys.argv[2])
-with open(path, 'rb') as f:
-    blob = f.read()
 loaded = rejected = 0
-pos = 0
-for i in range(n):
-    size = blob[pos] | (blob[pos + 1] << 8) | (blob[pos + 2] << 16)
-    data = bytes(blob[pos + 3:pos + 3 + size])
-    pos += 3 + size
+for data in cases(path, n):
     try:
         m = emlearn_net.new(data)
     except ValueError as e:
@@ -218,20 +212,8 @@ def fuzz_seeds() -> list[bytes]:
 
 def test_fuzz_loader_in_sanitizer_build() -> None:
     seeds = fuzz_seeds()
-    rng = random.Random(77)
-    cases = [seeds[i % len(seeds)] if i < len(seeds) else mutate(seeds[i % len(seeds)], rng)
-             for i in range(FUZZ_CASES)]
-    blob = b"".join(struct.pack("<I", len(c))[:3] + c for c in cases)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="tinysense-fuzz-") as tmp:
-        d = Path(tmp)
-        (d / "cases").write_bytes(blob)
-        (d / "fuzz.py").write_text(FUZZ_SCRIPT)
-        proc = host.run([str(d / "fuzz.py"), str(d / "cases"), str(FUZZ_CASES)], variant="sanitize", timeout=1800)
-    stderr = proc.stderr.decode(errors="replace")
-    assert host.sanitizer_report(stderr) is None, stderr
-    assert proc.returncode == 0, stderr
-    _, loaded, rejected = proc.stdout.decode().split()
+    _, loaded, rejected = run_fuzz_script(FUZZ_SCRIPT, fuzz_cases(seeds, mutate, FUZZ_CASES, seed=77))
     print(f"net fuzz: {FUZZ_CASES} files, {loaded} loaded / {rejected} rejected, {time.monotonic() - started:.1f} s")
     assert int(loaded) + int(rejected) == FUZZ_CASES
     assert int(loaded) >= len(seeds) and int(rejected) > FUZZ_CASES // 2
