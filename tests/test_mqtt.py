@@ -41,16 +41,19 @@ def micropython() -> Path:
 
 
 class MpScenario:
-    """One scenario_* function of tests/mp/test_mqtt.py running in a MicroPython process."""
+    """One scenario_<name> function of a MicroPython file (tests/mp/test_mqtt.py unless `file` says otherwise)
+    running in its own process on the unix runtime, with the broker's ports in its environment."""
 
-    def __init__(self, name: str, broker: Mosquitto, **env: Any) -> None:
+    def __init__(self, name: str, broker: Mosquitto | None = None, *, file: str = SCENARIOS, port: int | None = None,
+                 **env: Any) -> None:
         full_env = dict(os.environ)
-        full_env.update({"MICROPYPATH": ".frozen:firmware:tests/mp", "TINYSENSE_MQTT_PORT": str(broker.port),
+        full_env.update({"MICROPYPATH": ".frozen:firmware:tests/mp",
+                         "TINYSENSE_MQTT_PORT": str(broker.port if broker is not None else port),
                          "TINYSENSE_MQTT_ID": f"ts-{name}-{os.getpid()}"})
-        if broker.auth_port is not None:
+        if broker is not None and broker.auth_port is not None:
             full_env.update({"TINYSENSE_MQTT_AUTH_PORT": str(broker.auth_port), "TINYSENSE_MQTT_USER": broker.user,
                              "TINYSENSE_MQTT_PASSWORD": broker.password})
-        if broker.tls_port is not None and broker.ca_der_file is not None:
+        if broker is not None and broker.tls_port is not None and broker.ca_der_file is not None:
             full_env.update({"TINYSENSE_MQTT_TLS_PORT": str(broker.tls_port),
                              "TINYSENSE_MQTT_CA": str(broker.ca_der_file)})
         full_env.update({f"TINYSENSE_MQTT_{k}": str(v) for k, v in env.items()})
@@ -59,7 +62,7 @@ class MpScenario:
         self.name = name
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.stdout: list[str] = []
-        self.proc = subprocess.Popen([str(micropython()), RUNNER, SCENARIOS, f"scenario_{name}"], cwd=REPO,
+        self.proc = subprocess.Popen([str(micropython()), RUNNER, file, f"scenario_{name}"], cwd=REPO,
                                      env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -124,10 +127,12 @@ class MpScenario:
         shutil.rmtree(self.gates, ignore_errors=True)
 
 
-def run_scenario(name: str, broker: Mosquitto, **env: Any) -> dict[str, Any]:
-    scenario = MpScenario(name, broker, **env)
+def run_scenario(name: str, broker: Mosquitto | None = None, *, file: str = SCENARIOS, port: int | None = None,
+                 timeout: float = MP_TIMEOUT_S, **env: Any) -> dict[str, Any]:
+    """Run one scenario to the end; its @@result."""
+    scenario = MpScenario(name, broker, file=file, port=port, **env)
     try:
-        return scenario.finish()
+        return scenario.finish(timeout=timeout)
     finally:
         scenario.close()
 

@@ -15,51 +15,17 @@ from __future__ import annotations
 import os
 import random
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from mosquitto import Mosquitto
-from test_mqtt import RUNNER, MpScenario, Peer, micropython
-
-from tinysense.paths import REPO
+from test_mqtt import MpScenario, Peer, run_scenario
 
 STRESS = "tests/mp/mqtt_stress.py"
-
-
-class FileScenario(MpScenario):
-    """A scenario_<name> function of any MicroPython file (MpScenario runs tests/mp/test_mqtt.py's)."""
-
-    def __init__(self, file: str, name: str, port: int, **env: Any) -> None:
-        full_env = dict(os.environ)
-        full_env.update({"MICROPYPATH": ".frozen:firmware:tests/mp", "TINYSENSE_MQTT_PORT": str(port),
-                         "TINYSENSE_MQTT_ID": f"ts-{name}-{os.getpid()}"})
-        full_env.update({f"TINYSENSE_MQTT_{k}": str(v) for k, v in env.items()})
-        self.gates = Path(tempfile.mkdtemp(prefix="tinysense-mqtt-gates-"))
-        full_env["TINYSENSE_MQTT_GATES"] = str(self.gates)
-        self.name = name
-        import queue
-
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.stdout: list[str] = []
-        self.proc = subprocess.Popen([str(micropython()), RUNNER, file, f"scenario_{name}"], cwd=REPO,
-                                     env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-
-def run_file_scenario(file: str, name: str, port: int, timeout: float = 20.0, **env: Any) -> dict[str, Any]:
-    scenario = FileScenario(file, name, port, **env)
-    try:
-        return scenario.finish(timeout=timeout)
-    finally:
-        scenario.close()
 
 
 class TunedMosquitto(Mosquitto):
@@ -91,7 +57,7 @@ def test_qos1_thousand_messages_survive_two_broker_restarts() -> None:
     t_start = time.monotonic()
     with TunedMosquitto(["max_queued_messages 100000", "max_inflight_messages 20"], persistence=True) as broker:
         peer = Peer(broker.port, client_id=f"ts-stress-sub-{os.getpid()}", clean_session=False)
-        scenario = FileScenario(STRESS, "qos1_thousand", broker.port, N=N_MESSAGES,
+        scenario = MpScenario("qos1_thousand", file=STRESS, port=broker.port, N=N_MESSAGES,
                                 MARKS=",".join(map(str, marks)))
         received_at_stop = []
         try:
@@ -143,7 +109,7 @@ def test_keepalive_idle_for_three_periods_with_broker_max_keepalive() -> None:
         try:
             peer.subscribe("tinysense/ka2", qos=1)
             t0 = time.monotonic()
-            result = run_file_scenario(STRESS, "keepalive_idle", broker.port, timeout=15, KEEPALIVE=2,
+            result = run_scenario("keepalive_idle", file=STRESS, port=broker.port, timeout=15, KEEPALIVE=2,
                                        MAX_KEEPALIVE=10)
             elapsed = time.monotonic() - t0
             got = peer.wait_for(1, timeout=3)
@@ -179,7 +145,7 @@ def test_oversized_qos0_publish_costs_a_reconnect_not_the_queue(small_broker: Mo
     try:
         peer.subscribe("tinysense/#", qos=1)
         t0 = time.monotonic()
-        result = run_file_scenario(STRESS, "oversized_publish", small_broker.port, QOS=0, SIZE=2000)
+        result = run_scenario("oversized_publish", file=STRESS, port=small_broker.port, QOS=0, SIZE=2000)
         got = peer.wait_for(1, timeout=2)
     finally:
         peer.close()
@@ -194,7 +160,7 @@ def test_oversized_qos1_publish_does_not_block_the_queue(small_broker: Mosquitto
     try:
         peer.subscribe("tinysense/#", qos=1)
         t0 = time.monotonic()
-        result = run_file_scenario(STRESS, "oversized_publish", small_broker.port, QOS=1, SIZE=2000)
+        result = run_scenario("oversized_publish", file=STRESS, port=small_broker.port, QOS=1, SIZE=2000)
         got = peer.wait_for(1, timeout=2)
     finally:
         peer.close()
@@ -377,7 +343,7 @@ def test_bad_connack_raises_clearly_and_in_time(fake_server: Callable[[Behaviour
                                                 behaviour: Behaviour, expected: str | tuple[str, ...],
                                                 max_ms: int) -> None:
     server = fake_server(behaviour)
-    result = run_file_scenario(STRESS, "fake_connect", server.port, timeout=10)
+    result = run_scenario("fake_connect", file=STRESS, port=server.port, timeout=10)
     assert server.connections == 1 and server.connects[0][0] == 0x10  # it did send CONNECT
     assert result["connected"] is False
     assert result["error"] is not None and result["error"].startswith(expected), result
@@ -419,7 +385,7 @@ def test_malformed_packet_reconnects(fake_server: Callable[[Behaviour], FakeServ
     # keepalive / 4 = 250 ms, then waits the 50 ms backoff).
     server = fake_server(_after_suback(lambda index: data))
     t0 = time.monotonic()
-    result = run_file_scenario(STRESS, "fake_session", server.port, timeout=10, DURATION_MS=1200, KEEPALIVE=1)
+    result = run_scenario("fake_session", file=STRESS, port=server.port, timeout=10, DURATION_MS=1200, KEEPALIVE=1)
     assert time.monotonic() - t0 < 6
     assert result["run_done"] is False, result  # run() did not die
     assert result["reconnects"] >= 2 and server.connections >= 3, (result, server.connections)
@@ -441,7 +407,7 @@ def test_oversized_incoming_publish_discarded_and_acknowledged(fake_server: Call
         server.hold(conn, 3)
 
     server = fake_server(behaviour)
-    result = run_file_scenario(STRESS, "fake_session", server.port, timeout=10, DURATION_MS=800)
+    result = run_scenario("fake_session", file=STRESS, port=server.port, timeout=10, DURATION_MS=800)
     assert result["oversize"] == 1 and result["got"] == [["t/ok", 10]], result
     assert result["reconnects"] == 0 and result["errors"] == [], result
     assert server.connections == 1
@@ -454,7 +420,7 @@ def test_oversized_incoming_publish_that_never_completes_is_cut_by_keepalive(
     # keepalive / 2 and gives the connection up one keepalive later without PINGRESP, then reconnects.
     server = fake_server(_after_suback(lambda index: _publish(b"t/huge", 200_000_000, 0) + b"abc"))
     t0 = time.monotonic()
-    result = run_file_scenario(STRESS, "fake_session", server.port, timeout=12, DURATION_MS=3500, KEEPALIVE=1)
+    result = run_scenario("fake_session", file=STRESS, port=server.port, timeout=12, DURATION_MS=3500, KEEPALIVE=1)
     assert time.monotonic() - t0 < 9
     assert result["run_done"] is False and result["oversize"] == 0, result
     assert result["reconnects"] >= 1 and server.connections >= 2, (result, server.connections)
@@ -471,7 +437,7 @@ def test_random_garbage_then_close_never_hangs(fake_server: Callable[[Behaviour]
 
     server = fake_server(_after_suback(garbage, then_close=True))
     t0 = time.monotonic()
-    result = run_file_scenario(STRESS, "fake_session", server.port, timeout=10, DURATION_MS=3000, KEEPALIVE=1)
+    result = run_scenario("fake_session", file=STRESS, port=server.port, timeout=10, DURATION_MS=3000, KEEPALIVE=1)
     assert time.monotonic() - t0 < 8
     assert result["run_done"] is False, result
     assert server.connections >= 8 and result["reconnects"] >= 7, (result, server.connections)

@@ -19,8 +19,7 @@ from typing import Any
 import paho.mqtt.client as paho
 import pytest
 from mosquitto import Mosquitto
-from test_mqtt import Peer
-from test_mqtt_stress import FileScenario, run_file_scenario
+from test_mqtt import MpScenario, Peer, run_scenario
 
 from tinysense.device_config import DeviceConfig, MqttConfig
 from tinysense.paths import REPO
@@ -65,7 +64,7 @@ def test_messages_topics_status_and_stats(broker: Mosquitto) -> None:
     peer = Peer(broker.port)
     try:
         peer.subscribe(f"{p}/#", qos=1)
-        result = run_file_scenario(SHELL, "flow", broker.port, PREFIX=p)
+        result = run_scenario("flow", file=SHELL, port=broker.port, PREFIX=p)
         messages = peer.wait_for(result["sent"] + 4, timeout=3)
     finally:
         peer.close()
@@ -94,7 +93,7 @@ def test_broker_outage_keeps_sensor_running_and_flushes_in_order() -> None:
     p = prefix("outage")
     with Mosquitto(persistence=True) as broker:
         peer = Peer(broker.port, client_id=f"ts-shell-outage-{os.getpid()}", clean_session=False)
-        scenario = FileScenario(SHELL, "outage", broker.port, PREFIX=p)
+        scenario = MpScenario("outage", file=SHELL, port=broker.port, PREFIX=p)
         try:
             peer.subscribe(f"{p}/#", qos=1)
             scenario.expect("UP")
@@ -136,7 +135,7 @@ def test_rate_limit_spaces_a_burst(broker: Mosquitto) -> None:
     peer = TimedPeer(broker.port)
     try:
         peer.subscribe(f"{p}/har/activity", qos=1)
-        result = run_file_scenario(SHELL, "rate", broker.port, PREFIX=p)
+        result = run_scenario("rate", file=SHELL, port=broker.port, PREFIX=p)
         messages = peer.wait_for(30, timeout=3)
         times = list(peer.times)
     finally:
@@ -154,7 +153,7 @@ def test_wifi_bringup_before_mqtt_and_reconnect(broker: Mosquitto) -> None:
     peer = Peer(broker.port)
     try:
         peer.subscribe(f"{p}/soundlevel/level", qos=1)
-        result = run_file_scenario(SHELL, "wifi", broker.port, PREFIX=p)
+        result = run_scenario("wifi", file=SHELL, port=broker.port, PREFIX=p)
         messages = peer.wait_for(result["sent"], timeout=3)
     finally:
         peer.close()
@@ -180,7 +179,7 @@ def test_build_from_config_and_secrets_files_and_will(broker: Mosquitto, tmp_pat
     p = prefix("files")
     config, secrets = write_files(tmp_path, broker, p, broker.password)
     peer = Peer(broker.port)
-    scenario = FileScenario(SHELL, "files", broker.port, CONFIG=config, SECRETS=secrets)
+    scenario = MpScenario("files", file=SHELL, port=broker.port, CONFIG=config, SECRETS=secrets)
     try:
         peer.subscribe(f"{p}/#", qos=1)
         scenario.expect("READY")
@@ -205,7 +204,7 @@ def test_build_from_config_and_secrets_files_and_will(broker: Mosquitto, tmp_pat
 
 def test_wrong_password_keeps_sensor_running(broker: Mosquitto, tmp_path: Path) -> None:
     config, secrets = write_files(tmp_path, broker, prefix("badpw"), "wrong")
-    scenario = FileScenario(SHELL, "files", broker.port, CONFIG=config, SECRETS=secrets)
+    scenario = MpScenario("files", file=SHELL, port=broker.port, CONFIG=config, SECRETS=secrets)
     try:
         scenario.expect("READY", timeout=10)
         result = [json.loads(line[len("@@result "):]) for line in scenario.stdout if line.startswith("@@result ")][0]

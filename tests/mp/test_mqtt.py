@@ -6,13 +6,11 @@
 # with TINYSENSE_MQTT_PORT (and _AUTH_PORT, _TLS_PORT, _CA, _USER, _PASSWORD, _ID) in the environment,
 # checking with paho-mqtt what the broker saw. Lines "@@result {json}" report back to it.
 import asyncio
-import json
-import os
-import socket
 import time
 
 from drivers import mqtt
 from mptest import heap_allocated_during, raises
+from mqtt_scenario import bound_port, env, env_port, gate, result, say, until
 
 # --- packets -------------------------------------------------------------------------------------------------
 
@@ -187,21 +185,8 @@ def test_publish_waiting_for_puback_returns_false_when_dropped():
     asyncio.run(main())
 
 
-def _refused_port():
-    # A port nobody listens on: bind it, never listen, keep it bound so nobody else takes it meanwhile.
-    for port in range(47300, 47500):
-        s = socket.socket()
-        try:
-            s.bind(socket.getaddrinfo("127.0.0.1", port)[0][-1])
-        except OSError:
-            s.close()
-            continue
-        return s, port
-    raise AssertionError("no free port")
-
-
 def test_connect_refused_raises_oserror():
-    holder, port = _refused_port()
+    holder, port = bound_port(47300, 47500)
     c = mqtt.MQTTClient("c", "127.0.0.1", port, connect_timeout=3)
 
     async def main():
@@ -220,50 +205,9 @@ def test_connect_refused_raises_oserror():
 # --- scenarios against a real broker (run by tests/test_mqtt.py) ---------------------------------------------
 
 
-def _env(name, default=None):
-    value = os.getenv("TINYSENSE_MQTT_" + name)
-    if value is None and default is None:
-        raise AssertionError("TINYSENSE_MQTT_%s is not set (run through tests/test_mqtt.py)" % name)
-    return value if value is not None else default
-
-
-def _port(name="PORT"):
-    return int(_env(name))
-
-
-def _result(**values):
-    print("@@result", json.dumps(values))
-
-
-def _say(word):
-    print("@@" + word)
-
-
-def _gate_open(name):
-    try:
-        os.stat(_env("GATES") + "/" + name)
-        return True
-    except OSError:
-        return False
-
-
-async def _gate(name, timeout_ms=10000):
-    """Wait for tests/test_mqtt.py to open gate `name` (it creates a file)."""
-    assert await _until(lambda: _gate_open(name), timeout_ms), "gate %s not opened" % name
-
-
-async def _until(cond, timeout_ms, step_ms=20):
-    t0 = time.ticks_ms()
-    while not cond():
-        if time.ticks_diff(time.ticks_ms(), t0) > timeout_ms:
-            return False
-        await asyncio.sleep_ms(step_ms)
-    return True
-
-
 def scenario_publish():
     async def main():
-        c = mqtt.MQTTClient(_env("ID"), "127.0.0.1", _port())
+        c = mqtt.MQTTClient(env("ID"), "127.0.0.1", env_port())
         present = await c.connect()
         assert c.connected and present is False
         assert await c.publish("tinysense/pub/q0", b"zero") is True
@@ -273,7 +217,7 @@ def scenario_publish():
         assert c.pending == 0
         await c.disconnect()
         assert not c.connected
-        _result(dropped=c.dropped, reconnects=c.reconnects, retransmits=c.retransmits)
+        result(dropped=c.dropped, reconnects=c.reconnects, retransmits=c.retransmits)
 
     asyncio.run(main())
 
@@ -285,40 +229,40 @@ def scenario_subscribe():
         got.append([topic, msg.decode(), retained])
 
     async def main():
-        c = mqtt.MQTTClient(_env("ID"), "127.0.0.1", _port(), max_packet=100)
+        c = mqtt.MQTTClient(env("ID"), "127.0.0.1", env_port(), max_packet=100)
         await c.connect()
         assert await c.subscribe("tinysense/sub/+/x", 1, on_message) == 1
         assert await c.subscribe("tinysense/sub/tree/#", 0, on_message) == 0
         run = asyncio.create_task(c.run())
-        _say("READY")
+        say("READY")
         # tests/test_mqtt.py publishes messages of which some match, one too large, then "tinysense/sub/end/x".
-        assert await _until(lambda: got and got[-1][0] == "tinysense/sub/end/x", 5000), got
+        assert await until(lambda: got and got[-1][0] == "tinysense/sub/end/x", 5000), got
         await c.disconnect()
         await run
-        _result(got=got, reconnects=c.reconnects, callback_errors=c.callback_errors, oversize=c.oversize)
+        result(got=got, reconnects=c.reconnects, callback_errors=c.callback_errors, oversize=c.oversize)
 
     asyncio.run(main())
 
 
 def scenario_keepalive():
     async def main():
-        pinging = mqtt.MQTTClient(_env("ID") + "-ping", "127.0.0.1", _port(), keepalive=2)
-        silent = mqtt.MQTTClient(_env("ID") + "-silent", "127.0.0.1", _port(), keepalive=2)
+        pinging = mqtt.MQTTClient(env("ID") + "-ping", "127.0.0.1", env_port(), keepalive=2)
+        silent = mqtt.MQTTClient(env("ID") + "-silent", "127.0.0.1", env_port(), keepalive=2)
         await pinging.connect()
         await silent.connect()  # never runs run(): no pings, so the broker drops it after 1.5 x 2 s
         run = asyncio.create_task(pinging.run())
         t0 = time.ticks_ms()
         # mosquitto checks keepalive once a second in whole seconds: the silent one goes after 3 ... 5 s.
-        await _until(lambda: not silent.connected, 6500, 50)
+        await until(lambda: not silent.connected, 6500, 50)
         silent_lost_ms = time.ticks_diff(time.ticks_ms(), t0)
         await asyncio.sleep_ms(max(0, 4000 - silent_lost_ms))
-        result = dict(pinging_connected=pinging.connected, pings=pinging.pings, reconnects=pinging.reconnects,
+        values = dict(pinging_connected=pinging.connected, pings=pinging.pings, reconnects=pinging.reconnects,
                       silent_connected=silent.connected, silent_error=repr(silent.last_error),
                       silent_lost_ms=silent_lost_ms, idle_ms=time.ticks_diff(time.ticks_ms(), t0))
-        result["puback"] = await asyncio.wait_for_ms(pinging.publish("tinysense/ka", b"alive", qos=1), 2000)
+        values["puback"] = await asyncio.wait_for_ms(pinging.publish("tinysense/ka", b"alive", qos=1), 2000)
         await pinging.disconnect()
         await run
-        _result(**result)
+        result(**values)
 
     asyncio.run(main())
 
@@ -326,10 +270,10 @@ def scenario_keepalive():
 def scenario_will_killed():
     # The test kills this process after READY: the broker sees the socket close without DISCONNECT.
     async def main():
-        c = mqtt.MQTTClient(_env("ID"), "127.0.0.1", _port(), will=("tinysense/will/killed", b"offline", 1, True))
+        c = mqtt.MQTTClient(env("ID"), "127.0.0.1", env_port(), will=("tinysense/will/killed", b"offline", 1, True))
         await c.connect()
         asyncio.create_task(c.run())
-        _say("READY")
+        say("READY")
         await asyncio.sleep_ms(10000)
         raise AssertionError("not killed")
 
@@ -339,13 +283,13 @@ def scenario_will_killed():
 def scenario_will_closed():
     # One client drops its socket without DISCONNECT (will published), one disconnects cleanly (will discarded).
     async def main():
-        dropped = mqtt.MQTTClient(_env("ID") + "-drop", "127.0.0.1", _port(), will=("tinysense/will/drop", "lost"))
-        clean = mqtt.MQTTClient(_env("ID") + "-clean", "127.0.0.1", _port(), will=("tinysense/will/clean", "lost"))
+        dropped = mqtt.MQTTClient(env("ID") + "-drop", "127.0.0.1", env_port(), will=("tinysense/will/drop", "lost"))
+        clean = mqtt.MQTTClient(env("ID") + "-clean", "127.0.0.1", env_port(), will=("tinysense/will/clean", "lost"))
         await dropped.connect()
         await clean.connect()
         dropped._close()
         await clean.disconnect()
-        _result(dropped_connected=dropped.connected, clean_connected=clean.connected)
+        result(dropped_connected=dropped.connected, clean_connected=clean.connected)
 
     asyncio.run(main())
 
@@ -355,29 +299,29 @@ def scenario_reconnect():
     got = []
 
     async def main():
-        c = mqtt.MQTTClient(_env("ID"), "127.0.0.1", _port(), queue_size=4, keepalive=5,
+        c = mqtt.MQTTClient(env("ID"), "127.0.0.1", env_port(), queue_size=4, keepalive=5,
                             reconnect_backoff=(0.2, 0.4, 0.8))
         await c.connect()
         await c.subscribe("tinysense/rcin", 1, lambda t, m, r: got.append(m.decode()))
         run = asyncio.create_task(c.run())
         assert await c.publish("tinysense/rc/before", b"b", qos=1) is True
-        _say("UP")
-        assert await _until(lambda: not c.connected, 8000), "broker stop not noticed"
-        _say("DOWN")
+        say("UP")
+        assert await until(lambda: not c.connected, 8000), "broker stop not noticed"
+        say("DOWN")
         tasks = [asyncio.create_task(c.publish("tinysense/rc/m", b"%d" % i, qos=1)) for i in range(6)]
         await asyncio.sleep_ms(50)
         queued = dict(dropped=c.dropped, pending=c.pending, first_two=[t.done() for t in tasks[:2]])
-        _say("QUEUED")
+        say("QUEUED")
         t0 = time.ticks_ms()
-        assert await _until(lambda: c.pending == 0, 10000), "queue not delivered after the restart"
+        assert await until(lambda: c.pending == 0, 10000), "queue not delivered after the restart"
         delivered_ms = time.ticks_diff(time.ticks_ms(), t0)
         results = []
         for t in tasks:
             results.append(await t)
         # The subscription was made again on the new (clean) session: paho publishes to it now.
-        _say("DELIVERED")
-        await _until(lambda: got, 5000)
-        _result(queued=queued, results=results, reconnects=c.reconnects, dropped=c.dropped,
+        say("DELIVERED")
+        await until(lambda: got, 5000)
+        result(queued=queued, results=results, reconnects=c.reconnects, dropped=c.dropped,
                 delivered_ms=delivered_ms, got=got)
         await c.disconnect()
         await run
@@ -389,16 +333,16 @@ def scenario_retransmit():
     # The test freezes the broker (SIGSTOP) at gate "paused": no PUBACK, so the message goes again with DUP
     # every ack_timeout; after RETRIED the broker resumes and acknowledges.
     async def main():
-        c = mqtt.MQTTClient(_env("ID"), "127.0.0.1", _port(), keepalive=30, ack_timeout=0.4)
+        c = mqtt.MQTTClient(env("ID"), "127.0.0.1", env_port(), keepalive=30, ack_timeout=0.4)
         await c.connect()
         run = asyncio.create_task(c.run())
-        _say("READY")
-        await _gate("paused")
+        say("READY")
+        await gate("paused")
         task = asyncio.create_task(c.publish("tinysense/rt", b"again", qos=1))
-        assert await _until(lambda: c.retransmits >= 2, 3000), c.retransmits
-        _say("RETRIED")
+        assert await until(lambda: c.retransmits >= 2, 3000), c.retransmits
+        say("RETRIED")
         puback = await asyncio.wait_for_ms(task, 5000)
-        _result(puback=puback, retransmits=c.retransmits, reconnects=c.reconnects, pending=c.pending)
+        result(puback=puback, retransmits=c.retransmits, reconnects=c.reconnects, pending=c.pending)
         await c.disconnect()
         await run
 
@@ -409,21 +353,21 @@ def scenario_stalled_broker():
     # The broker is frozen (SIGSTOP) between gates "paused" and "resumed": the TCP connection stays up but
     # PINGRESP never comes, so the client must give up on it, and reconnect once the broker answers again.
     async def main():
-        c = mqtt.MQTTClient(_env("ID"), "127.0.0.1", _port(), keepalive=2, connect_timeout=1,
+        c = mqtt.MQTTClient(env("ID"), "127.0.0.1", env_port(), keepalive=2, connect_timeout=1,
                             reconnect_backoff=(0.2,))
         await c.connect()
         run = asyncio.create_task(c.run())
-        _say("READY")
-        await _gate("paused")
+        say("READY")
+        await gate("paused")
         t0 = time.ticks_ms()
-        assert await _until(lambda: not c.connected, 6000), "a silent broker was not noticed"
+        assert await until(lambda: not c.connected, 6000), "a silent broker was not noticed"
         lost_ms = time.ticks_diff(time.ticks_ms(), t0)
         lost_error = repr(c.last_error)
-        _say("LOST")
-        await _gate("resumed")
-        assert await _until(lambda: c.connected, 6000), "no reconnect after the broker resumed"
+        say("LOST")
+        await gate("resumed")
+        assert await until(lambda: c.connected, 6000), "no reconnect after the broker resumed"
         puback = await asyncio.wait_for_ms(c.publish("tinysense/stall", b"back", qos=1), 3000)
-        _result(lost_ms=lost_ms, lost_error=lost_error, puback=puback, reconnected=c.reconnects >= 1)
+        result(lost_ms=lost_ms, lost_error=lost_error, puback=puback, reconnected=c.reconnects >= 1)
         await c.disconnect()
         await run
 
@@ -432,11 +376,11 @@ def scenario_stalled_broker():
 
 def scenario_persistent_subscribe():
     async def main():
-        c = mqtt.MQTTClient(_env("ID"), "127.0.0.1", _port(), clean_session=False)
+        c = mqtt.MQTTClient(env("ID"), "127.0.0.1", env_port(), clean_session=False)
         present = await c.connect()
         assert await c.subscribe("tinysense/ps/#", 1, lambda t, m, r: None) == 1
         await c.disconnect()
-        _result(session_present=present)
+        result(session_present=present)
 
     asyncio.run(main())
 
@@ -447,36 +391,36 @@ def scenario_persistent_resume():
     got = []
 
     async def main():
-        c = mqtt.MQTTClient(_env("ID"), "127.0.0.1", _port(), clean_session=False)
+        c = mqtt.MQTTClient(env("ID"), "127.0.0.1", env_port(), clean_session=False)
         await c.subscribe("tinysense/ps/#", 1, lambda t, m, r: got.append([t, m.decode()]))
         present = await c.connect()
         run = asyncio.create_task(c.run())
-        await _until(lambda: len(got) >= int(_env("EXPECT", "0")), 3000)
+        await until(lambda: len(got) >= int(env("EXPECT", "0")), 3000)
         await asyncio.sleep_ms(300)
         await c.disconnect()
         await run
-        _result(session_present=present, got=got)
+        result(session_present=present, got=got)
 
     asyncio.run(main())
 
 
 def scenario_credentials():
     async def main():
-        port = _port("AUTH_PORT")
-        good = mqtt.MQTTClient(_env("ID") + "-good", "127.0.0.1", port, user=_env("USER"), password=_env("PASSWORD"))
+        port = env_port("AUTH_PORT")
+        good = mqtt.MQTTClient(env("ID") + "-good", "127.0.0.1", port, user=env("USER"), password=env("PASSWORD"))
         await good.connect()
         assert await good.publish("tinysense/auth", b"ok", qos=1) is True
         await good.disconnect()
         errors = []
-        for user, password in ((_env("USER"), "wrong"), (None, None)):
-            bad = mqtt.MQTTClient(_env("ID") + "-bad", "127.0.0.1", port, user=user, password=password)
+        for user, password in ((env("USER"), "wrong"), (None, None)):
+            bad = mqtt.MQTTClient(env("ID") + "-bad", "127.0.0.1", port, user=user, password=password)
             try:
                 await bad.connect()
                 errors.append(None)
             except mqtt.MQTTException as e:
                 errors.append(str(e))
             assert not bad.connected
-        _result(errors=errors)
+        result(errors=errors)
 
     asyncio.run(main())
 
@@ -492,16 +436,16 @@ def scenario_tls():
         return ctx
 
     async def main():
-        port = _port("TLS_PORT")
+        port = env_port("TLS_PORT")
         # Verified against the test CA; the certificate names localhost and 127.0.0.1 (the default hostname).
         for hostname in ("localhost", None):
-            c = mqtt.MQTTClient(_env("ID"), "127.0.0.1", port, ssl=context(_env("CA")), server_hostname=hostname)
+            c = mqtt.MQTTClient(env("ID"), "127.0.0.1", port, ssl=context(env("CA")), server_hostname=hostname)
             await c.connect()
             assert await c.publish("tinysense/tls", b"secret", qos=1) is True
             await c.disconnect()
         rejected = []
-        for hostname, cafile in (("wrong.example", _env("CA")), ("localhost", None)):
-            c = mqtt.MQTTClient(_env("ID") + "-x", "127.0.0.1", port, ssl=context(cafile), server_hostname=hostname,
+        for hostname, cafile in (("wrong.example", env("CA")), ("localhost", None)):
+            c = mqtt.MQTTClient(env("ID") + "-x", "127.0.0.1", port, ssl=context(cafile), server_hostname=hostname,
                                 connect_timeout=3)
             try:
                 await c.connect()
@@ -509,6 +453,6 @@ def scenario_tls():
             except Exception as e:
                 rejected.append(repr(e))
             assert not c.connected
-        _result(rejected=rejected)
+        result(rejected=rejected)
 
     asyncio.run(main())

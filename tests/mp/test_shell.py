@@ -18,6 +18,7 @@ import time
 from apps import shell
 from drivers import mqtt
 from mptest import raises
+from mqtt_scenario import bound_port, env, result, say, until
 
 # --- stand-ins for the sensor side ------------------------------------------------------------------------------
 
@@ -186,25 +187,11 @@ def test_secrets_file():
         shell.build(base + "_none.json", base + "_none.json")
 
 
-def socket_bound():
-    import socket
-
-    for port in range(47500, 47700):
-        s = socket.socket()
-        try:
-            s.bind(socket.getaddrinfo("127.0.0.1", port)[0][-1])
-        except OSError:
-            s.close()
-            continue
-        return s, port
-    raise AssertionError("no free port")
-
-
 def test_unreachable_broker_sensor_loop_runs_queue_bounded():
     # Nobody listens on the port: the client keeps failing to connect (backoff 0.1 s); the sensor loop is not
     # held up (no overruns), the outbox keeps the newest 5, the rest are dropped and counted; a chunk that makes
     # the core raise is counted and skipped.
-    holder, port = socket_bound()
+    holder, port = bound_port(47500, 47700)
     try:
         core = CountingCore(per=1)
         core.fail_on = 3
@@ -227,35 +214,11 @@ def test_unreachable_broker_sensor_loop_runs_queue_bounded():
 # --- scenarios against a real broker (run by tests/test_shell.py) ------------------------------------------------
 
 
-def _env(name, default=None):
-    value = os.getenv("TINYSENSE_MQTT_" + name)
-    if value is None and default is None:
-        raise AssertionError("TINYSENSE_MQTT_%s is not set (run through tests/test_shell.py)" % name)
-    return value if value is not None else default
-
-
-def _say(word):
-    print("@@" + word)
-
-
-def _result(**values):
-    print("@@result", json.dumps(values))
-
-
-async def _until(cond, timeout_ms, step_ms=20):
-    t0 = time.ticks_ms()
-    while not cond():
-        if time.ticks_diff(time.ticks_ms(), t0) > timeout_ms:
-            return False
-        await asyncio.sleep_ms(step_ms)
-    return True
-
-
 def _client(**kwargs):
-    config = {"app": "soundlevel", "mqtt": {"host": "127.0.0.1", "port": int(_env("PORT")),
-                                            "topic_prefix": _env("PREFIX")}}
+    config = {"app": "soundlevel", "mqtt": {"host": "127.0.0.1", "port": int(env("PORT")),
+                                            "topic_prefix": env("PREFIX")}}
     kwargs.setdefault("reconnect_backoff", (0.1, 0.2, 0.4))
-    return shell.make_client(config, {}, _env("ID"), **kwargs)
+    return shell.make_client(config, {}, env("ID"), **kwargs)
 
 
 def _summary(sh, source):
@@ -270,7 +233,7 @@ def scenario_flow():
     async def main():
         core = CountingCore(per=5)
         source = TimedSource(period_ms=20)
-        sh = shell.Shell("soundlevel", core, source, _client(), prefix=_env("PREFIX"), stats_interval_s=0.5,
+        sh = shell.Shell("soundlevel", core, source, _client(), prefix=env("PREFIX"), stats_interval_s=0.5,
                          max_payload=200)
         task = asyncio.create_task(sh.run())
         await asyncio.sleep_ms(700)
@@ -278,7 +241,7 @@ def scenario_flow():
         await asyncio.sleep_ms(800)
         sh.stop()
         await task
-        _result(**_summary(sh, source))
+        result(**_summary(sh, source))
 
     asyncio.run(main())
 
@@ -288,20 +251,20 @@ def scenario_outage():
     async def main():
         core = CountingCore(per=1)
         source = TimedSource(period_ms=50, depth=5)
-        sh = shell.Shell("soundlevel", core, source, _client(keepalive=5), prefix=_env("PREFIX"), queue=10,
+        sh = shell.Shell("soundlevel", core, source, _client(keepalive=5), prefix=env("PREFIX"), queue=10,
                          inflight=4, max_rate=0, stats_interval_s=0)
         task = asyncio.create_task(sh.run())
-        assert await _until(lambda: sh.sent >= 10, 5000), "nothing sent"
-        _say("UP")
-        assert await _until(lambda: not sh.client.connected, 5000), "broker stop not noticed"
+        assert await until(lambda: sh.sent >= 10, 5000), "nothing sent"
+        say("UP")
+        assert await until(lambda: not sh.client.connected, 5000), "broker stop not noticed"
         down_t, down_chunks = time.ticks_ms(), sh.chunks
-        assert await _until(lambda: sh.connections >= 2, 10000), "no reconnect"
+        assert await until(lambda: sh.connections >= 2, 10000), "no reconnect"
         outage = dict(ms=time.ticks_diff(time.ticks_ms(), down_t), chunks=sh.chunks - down_chunks)
-        assert await _until(lambda: not len(sh.outbox) and not sh.client.pending, 5000), "queue not flushed"
+        assert await until(lambda: not len(sh.outbox) and not sh.client.pending, 5000), "queue not flushed"
         await asyncio.sleep_ms(300)
         sh.stop()
         await task
-        _result(outage=outage, **_summary(sh, source))
+        result(outage=outage, **_summary(sh, source))
 
     asyncio.run(main())
 
@@ -312,16 +275,16 @@ def scenario_rate():
         core = CountingCore(per=1, burst=30)
         source = TimedSource(period_ms=10000)
         source.ready = 1  # one chunk at once, the next in 10 s
-        sh = shell.Shell("har", core, source, _client(), prefix=_env("PREFIX"), max_rate=20, burst=5, queue=50,
+        sh = shell.Shell("har", core, source, _client(), prefix=env("PREFIX"), max_rate=20, burst=5, queue=50,
                          inflight=8, stats_interval_s=0)
         task = asyncio.create_task(sh.run())
-        assert await _until(lambda: sh.connections >= 1, 3000)
+        assert await until(lambda: sh.connections >= 1, 3000)
         t0 = time.ticks_ms()
-        assert await _until(lambda: sh.sent == 30 and not sh.client.pending, 5000), sh.sent
+        assert await until(lambda: sh.sent == 30 and not sh.client.pending, 5000), sh.sent
         sent_ms = time.ticks_diff(time.ticks_ms(), t0)
         sh.stop()
         await task
-        _result(sent_ms=sent_ms, **_summary(sh, source))
+        result(sent_ms=sent_ms, **_summary(sh, source))
 
     asyncio.run(main())
 
@@ -335,20 +298,20 @@ def scenario_wifi():
         core = CountingCore(per=5)
         source = TimedSource(period_ms=20)
         t0 = time.ticks_ms()
-        sh = shell.Shell("soundlevel", core, source, _client(), prefix=_env("PREFIX"), wifi=wifi,
+        sh = shell.Shell("soundlevel", core, source, _client(), prefix=env("PREFIX"), wifi=wifi,
                          stats_interval_s=0, wifi_backoff_ms=(1000,))
         task = asyncio.create_task(sh.run())
-        assert await _until(lambda: sh.client.connected, 3000), "no MQTT connection after Wi-Fi came up"
+        assert await until(lambda: sh.client.connected, 3000), "no MQTT connection after Wi-Fi came up"
         produced_before = sh.produced
         started_ms = time.ticks_diff(sh.mqtt_started_ms, t0)
-        assert await _until(lambda: sh.produced >= produced_before + 3, 3000)
+        assert await until(lambda: sh.produced >= produced_before + 3, 3000)
         connects_before_drop = wifi.connects
         wifi.drop()
-        assert await _until(lambda: wifi.connects > connects_before_drop and wifi.isconnected(), 3000)
+        assert await until(lambda: wifi.connects > connects_before_drop and wifi.isconnected(), 3000)
         await asyncio.sleep_ms(300)
         sh.stop()
         await task
-        _result(started_ms=started_ms, produced_before=produced_before, wifi_connects=sh.wifi_connects,
+        result(started_ms=started_ms, produced_before=produced_before, wifi_connects=sh.wifi_connects,
                 connects=wifi.connects, **_summary(sh, source))
 
     asyncio.run(main())
@@ -363,13 +326,13 @@ def scenario_files():
         return CountingCore(per=5), TimedSource(period_ms=20)
 
     async def main():
-        sh = shell.build(_env("CONFIG"), _env("SECRETS"), app_factory=stand_in_app, stats_interval_s=0,
+        sh = shell.build(env("CONFIG"), env("SECRETS"), app_factory=stand_in_app, stats_interval_s=0,
                          client={"reconnect_backoff": (0.2,)})
         task = asyncio.create_task(sh.run())
-        ok = await _until(lambda: sh.sent >= 5 and not sh.client.pending, 3000)
-        _result(ok=ok, topic=sh.topic, server=sh.client.server, error=repr(sh.client.last_error),
+        ok = await until(lambda: sh.sent >= 5 and not sh.client.pending, 3000)
+        result(ok=ok, topic=sh.topic, server=sh.client.server, error=repr(sh.client.last_error),
                 client_id=sh.client.client_id, **_summary(sh, sh.source))
-        _say("READY")
+        say("READY")
         await asyncio.sleep_ms(10000)
         task.cancel()
 
