@@ -6,6 +6,7 @@ import math
 
 import tinysense_features
 from benchlib import main
+from pyfft import fft
 
 N = 128
 AXES = 3
@@ -48,35 +49,6 @@ def python_features():
         t = pos - lo
         return v[lo] if t == 0 else v[lo] + (v[lo + 1] - v[lo]) * t
 
-    def fft(re, im):
-        j = 0
-        for i in range(1, m):
-            bit = m >> 1
-            while j & bit:
-                j ^= bit
-                bit >>= 1
-            j |= bit
-            if i < j:
-                re[i], re[j] = re[j], re[i]
-                im[i], im[j] = im[j], im[i]
-        length = 2
-        while length <= m:
-            half = length // 2
-            step = m // length
-            for start in range(0, m, length):
-                for k in range(half):
-                    wr = cos_t[k * step]
-                    wi = -sin_t[k * step]
-                    a = start + k
-                    b = a + half
-                    tr = re[b] * wr - im[b] * wi
-                    ti = re[b] * wi + im[b] * wr
-                    re[b] = re[a] - tr
-                    im[b] = im[a] - ti
-                    re[a] += tr
-                    im[a] += ti
-            length *= 2
-
     def channel(x, o):
         n = len(x)
         mean = sum(x) / n
@@ -98,7 +70,7 @@ def python_features():
                   crossings]
         re = d + [0.0] * (m - n)
         im = [0.0] * m
-        fft(re, im)
+        fft(re, im, m, cos_t, sin_t)
         power = [re[k] * re[k] + im[k] * im[k] for k in range(m // 2 + 1)]
         total = sum(power[1:])
         if total > 0:

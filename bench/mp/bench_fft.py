@@ -5,6 +5,8 @@ import math
 
 import emlearn_fft
 from benchlib import main
+from pyfft import fft
+
 
 def _signal(N):
     return array.array("f", (math.sin(0.05 * i) + 0.25 * math.sin(0.9 * i) for i in range(N)))
@@ -44,30 +46,7 @@ def python_fft(N):
     def run():
         re[:] = x
         im[:] = zeros
-        j = 0
-        for i in range(1, N):
-            bit = N >> 1
-            while j & bit:
-                j ^= bit
-                bit >>= 1
-            j |= bit
-            if i < j:
-                re[i], re[j] = re[j], re[i]
-        size = 2
-        while size <= N:
-            half = size // 2
-            step = N // size
-            for start in range(0, N, size):
-                k = 0
-                for m in range(start, start + half):
-                    tre = re[m + half] * cos_t[k] + im[m + half] * sin_t[k]
-                    tim = -re[m + half] * sin_t[k] + im[m + half] * cos_t[k]
-                    re[m + half] = re[m] - tre
-                    im[m + half] = im[m] - tim
-                    re[m] += tre
-                    im[m] += tim
-                    k += step
-            size *= 2
+        fft(re, im, N, cos_t, sin_t)
 
     return run
 

@@ -7,6 +7,7 @@ import math
 
 import tinysense_mel
 from benchlib import main
+from pyfft import fft
 
 N = 512
 FS = 16000
@@ -78,33 +79,7 @@ def python_mel():
         for j in range(m):
             re[j] = x[2 * j] * window[2 * j]
             im[j] = x[2 * j + 1] * window[2 * j + 1]
-        j = 0
-        for i in range(1, m):
-            bit = m >> 1
-            while j & bit:
-                j ^= bit
-                bit >>= 1
-            j |= bit
-            if i < j:
-                re[i], re[j] = re[j], re[i]
-                im[i], im[j] = im[j], im[i]
-        size = 2
-        while size <= m:
-            half = size // 2
-            step = 2 * (m // size)
-            for start in range(0, m, size):
-                k = 0
-                for a in range(start, start + half):
-                    b = a + half
-                    c, s = cos_t[k], sin_t[k]
-                    tre = re[b] * c + im[b] * s
-                    tim = im[b] * c - re[b] * s
-                    re[b] = re[a] - tre
-                    im[b] = im[a] - tim
-                    re[a] += tre
-                    im[a] += tim
-                    k += step
-            size *= 2
+        fft(re, im, m, cos_t, sin_t, stride=2)
         # Split into the real spectrum's bins 0..m and square.
         power[0] = (re[0] + im[0]) ** 2
         power[m] = (re[0] - im[0]) ** 2
