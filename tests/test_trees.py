@@ -5,19 +5,18 @@ from __future__ import annotations
 import math
 import os
 import random
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from fuzzing import fuzz_cases, run_fuzz_script
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine
 from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from tinysense import host, trees
+from tinysense import trees
 
 DATASETS = {"digits": load_digits, "iris": load_iris, "wine": load_wine, "breast_cancer": load_breast_cancer}
 ESTIMATORS = {
@@ -158,6 +157,92 @@ def test_quantised_leaves_fall_back_when_8_bits_disagree(monkeypatch: pytest.Mon
     assert trees.build(estimator, None, features="int").leaf_bits == trees.LEAF_PROBA
 
 
+@pytest.mark.parametrize("variant", ["standard", "32"])
+def test_csv_soft_vote_matches_sklearn_predict_and_predict_proba(variant: str) -> None:
+    """Our CSV with 8-bit soft-vote leaves (emlearn's `lb,8` + `l,[...]` rows): scikit-learn's predict on every
+    row, and predict_proba within the 8-bit quantisation step, computed exactly as the integer sums say."""
+    estimator, X_train, X_test = soft_digits()
+    X_all = np.vstack([X_train, X_test])
+    csv = trees.to_csv(estimator, X_train, leaves="proba8")
+    assert "\nlb,8\n" in csv and "\nl,[" in csv
+    assert trees.to_csv(estimator, X_train, leaves="auto", X_check=X_all) == csv  # impure leaves: soft vote
+    np.testing.assert_array_equal(trees.predict_on_host(csv, X_all.astype(np.int16), variant=variant),
+                                  trees.quantised_predictions(estimator, X_all, 8))
+    assert trees.verify(csv, estimator, X_test, variant=variant).n_agree == len(X_test)
+    proba = trees.predict_on_host(csv, X_test.astype(np.int16), variant=variant, proba=True)
+    assert np.max(np.abs(proba - estimator.predict_proba(X_test))) <= 1 / 255 + 1e-6
+    binary = trees.convert(estimator, X_train, leaves="proba8")
+    np.testing.assert_array_equal(proba, trees.predict_on_host(binary, X_test.astype(np.int16), proba=True))
+    assert trees.capacity(csv) == trees.capacity(binary)
+    with pytest.raises(ValueError, match="leaves must be 'class', 'proba8' or 'auto'"):
+        trees.to_csv(estimator, X_train, leaves="proba16")
+
+
+def emlearn_soft_csv(estimator: Any, lines_end: str = "\r\n") -> str:
+    """A soft-vote CSV as emlearn 0.23's Wrapper(leaf_bits=8).save(format='csv') writes it, built here from
+    scikit-learn's trees (independently of tinysense.trees): leaves quantised as emlearn does (round to 254
+    steps, scaled to 0..255, truncated) and printed by numpy (long rows wrap), decimal thresholds, child links
+    relative to the node, leaves de-duplicated in first-use order."""
+    nodes: list[str] = []
+    roots: list[int] = []
+    leaves: list[np.ndarray] = []
+
+    def leaf_ref(t: Any, node: int) -> int:
+        value = t.value[node, 0] / t.value[node, 0].sum()
+        q = (np.round(value * 254) / 254 * 255).astype(np.uint8)
+        for i, known in enumerate(leaves):
+            if np.array_equal(known, q):
+                return -i - 1
+        leaves.append(q)
+        return -len(leaves)
+
+    for tree in estimator.estimators_:
+        t = tree.tree_
+        internal = [n for n in range(t.node_count) if t.children_left[n] >= 0]  # scikit-learn's preorder
+        index = {n: len(nodes) + i for i, n in enumerate(internal)}
+        roots.append(index[0])
+        for n in internal:
+            links = [index[c] - index[n] if c in index else leaf_ref(t, int(c))
+                     for c in (t.children_left[n], t.children_right[n])]
+            nodes.append(f"n,{t.feature[n]},{round(float(t.threshold[n]), 6)},{links[0]},{links[1]}")
+    lines = [f"f,{estimator.n_features_in_}", f"c,{len(estimator.classes_)}", "lb,8"]
+    lines += [f"l,{leaf}" for leaf in leaves] + [f"r,{r}" for r in roots] + nodes
+    return lines_end.join(lines)
+
+
+def emlearn_soft_vote(estimator: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """emlearn's soft vote with those leaves: integer sums over the trees, argmax (lowest index on ties), and
+    the sums / (255 * trees) as float32."""
+    sums = np.zeros((len(X), len(estimator.classes_)), dtype=np.int64)
+    for tree in estimator.estimators_:
+        t = tree.tree_
+        q = (np.round(t.value[:, 0] / t.value[:, 0].sum(axis=1, keepdims=True) * 254) / 254 * 255).astype(np.uint8)
+        sums += q[tree.apply(X.astype(np.float32))]
+    return np.argmax(sums, axis=1), (sums.astype(np.float32) / np.float32(255 * len(estimator.estimators_)))
+
+
+@pytest.mark.parametrize("n_classes", [10, 30])
+def test_reads_emlearn_soft_vote_csv(n_classes: int) -> None:
+    """emlearn's own soft-vote CSV (numpy-printed leaf rows, wrapped over several lines for 30 classes, CRLF):
+    predictions and out values are emlearn's soft vote exactly, and agree with scikit-learn's predict."""
+    if n_classes == 10:
+        estimator, X_train, X_test = soft_digits()
+    else:
+        rng = np.random.default_rng(3)
+        y = rng.integers(0, n_classes, size=3000)
+        X = (rng.normal(size=(3000, 8)) * 20 + y[:, None] * np.arange(1, 9)).round()
+        X_train, X_test = X[:2000], X[2000:]
+        estimator = RandomForestClassifier(n_estimators=10, max_leaf_nodes=100, random_state=0).fit(X_train, y[:2000])
+    csv = emlearn_soft_csv(estimator)
+    wrapped = any(not line[:1].isalpha() for line in csv.splitlines())  # numpy's continuation lines
+    assert wrapped == (n_classes == 30)
+    expected, expected_proba = emlearn_soft_vote(estimator, X_test)
+    got = trees.predict_on_host(csv, X_test.astype(np.int16))
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(trees.predict_on_host(csv, X_test.astype(np.int16), proba=True), expected_proba)
+    assert np.mean(estimator.classes_[got] == estimator.predict(X_test)) >= 0.97
+
+
 def test_binary_format_is_bit_packed_and_versioned() -> None:
     estimator, X_train, _ = soft_digits()
     forest = trees.build(estimator, X_train)
@@ -245,12 +330,11 @@ def test_threshold_rounding_helpers() -> None:
 
 FUZZ_SCRIPT = """\
 import sys, array, emlearn_trees
-directory, n = sys.argv[1], int(sys.argv[2])
+from fuzzcases import cases
+path, n = sys.argv[1], int(sys.argv[2])
 m = emlearn_trees.new(64, 4096, 4096, max_features=64, max_classes=16)
 counts = {}
-for i in range(n):
-    with open(directory + '/m%d' % i, 'rb') as f:
-        data = f.read()
+for data in cases(path, n):
     try:
         emlearn_trees.load_model(m, data)
     except ValueError as e:
@@ -282,7 +366,7 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
         elif action == 2:
             b[i] ^= 1 << rng.randrange(8)
         elif action == 3:
-            b[i] = rng.choice(b"0123456789-,.\n")
+            b[i] = rng.choice(b"0123456789-,.\n[] ")
         else:
             del b[i]
     return bytes(b)
@@ -296,19 +380,10 @@ def test_fuzz_loader_in_sanitizer_build() -> None:
     seeds = [trees.convert(estimator, X_train, leaves="class"), trees.convert(estimator, X_train, leaves="proba"),
              trees.convert(estimator, X_train, leaves="proba8"), trees.convert(estimator, X_train, leaves="proba16"),
              trees.to_csv(estimator, X_train).encode(), trees.to_csv(fitted("digits", "tree"), None).encode(),
+             trees.to_csv(estimator, X_train, leaves="proba8").encode(), emlearn_soft_csv(estimator).encode(),
              trees.convert(regressor, Xr), trees.to_csv(regressor, Xr).encode()]
-    rng = random.Random(1234)
-    with tempfile.TemporaryDirectory(prefix="tinysense-fuzz-") as tmp:
-        d = Path(tmp)
-        for i in range(FUZZ_CASES):
-            seed = seeds[i % len(seeds)]
-            (d / f"m{i}").write_bytes(seed if i < len(seeds) else mutate(seed, rng))
-        (d / "fuzz.py").write_text(FUZZ_SCRIPT)
-        proc = host.run([str(d / "fuzz.py"), str(d), str(FUZZ_CASES)], variant="sanitize", timeout=600)
-    stderr = proc.stderr.decode(errors="replace")
-    assert host.sanitizer_report(stderr) is None, stderr
-    assert proc.returncode == 0, stderr
-    _, loaded, rejected = proc.stdout.decode().split()
+    _, loaded, rejected = run_fuzz_script(FUZZ_SCRIPT, fuzz_cases(seeds, mutate, FUZZ_CASES, seed=1234),
+                                          timeout=600)
     assert int(loaded) + int(rejected) == FUZZ_CASES
     assert int(loaded) >= len(seeds) and int(rejected) > FUZZ_CASES // 2
 

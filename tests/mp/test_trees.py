@@ -4,7 +4,7 @@ import array
 import struct
 
 import emlearn_trees
-from mptest import heap_allocated_during, raises
+from mptest import heap_allocated_during, raises, variant
 
 # One tree, 2 features, 2 classes:  x0 < 5 -> class 0;  else x1 < 3 -> class 0, else class 1.
 CSV = "f,2\nc,2\nlb,0\nr,0\nn,0,5,-1,1\nn,1,3,-1,-2\nl,0\nl,1\n"
@@ -165,6 +165,69 @@ def test_quantised_soft_vote_leaves():
         emlearn_trees.new(1, 1, 1, leaf_bits=12)
 
 
+def test_8bit_soft_vote_sums_at_the_lane_limit():
+    # 8-bit soft vote sums 4 classes per step in 16-bit lanes up to 257 trees (257 * 255 = 65535, the lane's
+    # maximum) and class by class beyond. Both must give the exact integer sums: trees alternate between leaf
+    # A (all 255 in class 2, a lane class) and leaf B (spread over all 6 classes: 4 lane classes, 2 others).
+    leaf_a = [0, 0, 255, 0, 0, 0]
+    leaf_b = [10, 20, 200, 1, 4, 20]
+    for n_trees, n_a in ((1, 1), (5, 3), (257, 257), (257, 129), (258, 258), (300, 150)):
+        roots = [-1] * n_a + [-2] * (n_trees - n_a)
+        m = emlearn_trees.new(300, 1, 12, max_classes=6, leaf_bits=8)
+        emlearn_trees.load_model(m, binary([], leaf_a + leaf_b, roots, n_classes=6, leaf_bits=8))
+        out = array.array("f", [9] * 6)
+        counts = [n_a * leaf_a[c] + (n_trees - n_a) * leaf_b[c] for c in range(6)]
+        assert m.predict(array.array("h", [0, 0]), out) == counts.index(max(counts))
+        assert list(out) == [c / (255 * n_trees) for c in counts], (n_trees, list(out))
+
+
+# Soft-vote CSV as emlearn 0.23 writes it (`lb,8`; a leaf is numpy's print of its uint8 class proportions,
+# which need not sum to 255): 2 trees, 3 classes. Tree 0: x0 < 5 -> A else B; tree 1: x1 < 2 -> C else A.
+SOFT_CSV = "f,2\r\nc,3\r\nlb,8\r\nl,[255   0   0]\r\nl,[  0  64 190]\r\nl,[  0 255   0]\r\nr,0\r\nr,1\r\n" \
+    "n,0,4.5,-1,-2\r\nn,1,1.5,-3,-1\r\n"
+SOFT_CASES = [((4, 1), (255, 255, 0)), ((4, 2), (510, 0, 0)), ((5, 1), (0, 319, 190)), ((5, 2), (255, 64, 190))]
+
+
+def test_csv_soft_vote_leaves():
+    for text in (SOFT_CSV, SOFT_CSV.replace("[  0  64 190]", "[0, 64,\n   190]")):
+        m = emlearn_trees.new(2, 2, 9, max_classes=3, leaf_bits=8)
+        emlearn_trees.load_model(m, text)
+        out = array.array("f", [9, 9, 9])
+        for x, counts in SOFT_CASES:
+            assert m.predict(array.array("h", x), out) == counts.index(max(counts)), x
+            assert list(out) == [c / 510 for c in counts], (x, list(out))
+        x = array.array("h", [5, 1])
+        if variant() != "sanitize":  # no GC heap to measure there
+            assert heap_allocated_during(lambda m=m, x=x, out=out: m.predict(x, out), 100) == 0
+    # A soft-vote leaf holds n_classes values: max_leaves counts values, as for binary models.
+    with raises(ValueError, "line 6: more leaf values than new() allows (max_leaves=8; a soft-vote leaf holds 3"):
+        emlearn_trees.load_model(emlearn_trees.new(2, 2, 8, max_classes=3), SOFT_CSV)
+
+
+def test_csv_soft_vote_errors_name_the_line():
+    m = emlearn_trees.new(4, 16, 16, max_classes=3)
+    head = "f,2\nc,3\nlb,8\n"
+    bad = [
+        (head + "l,[1 2]\n", "line 4: leaf has 2 values, the model has 3 classes"),
+        (head + "l,[1 2 3 4]\n", "line 4: leaf has more values than the model's 3 classes"),
+        (head + "l,[1 2 256]\n", "line 4: leaf value 3 is not an integer 0..255"),
+        (head + "l,[1 -2 3]\n", "line 4: leaf value 2 is not an integer 0..255"),
+        (head + "l,[1 2 3\nr,0\n", "line 4: leaf row has no closing ']'"),
+        (head + "l,1\n", "line 4: with lb,1..8 a leaf is a row of class proportions"),
+        ("f,2\nc,3\nlb,0\nl,[1 2 3]\n", "line 4: a leaf of class proportions needs a classifier with lb,1..8"),
+        ("f,2\nc,3\nl,[1 2 3]\nlb,8\n", "line 3: a leaf of class proportions needs"),
+        ("f,2\nc,3\nlb,0\nl,1\nlb,8\n", "line 5: the lb record must come before the leaves"),
+        ("f,2\nc,3\nlb,9\n", "line 3: leaf_bits 9 is not supported in CSV"),
+        ("f,2\nc,0\nlb,8\n", "line 3: leaf_bits 8 is not supported in CSV"),
+        ("lb,8\nf,2\nc,0\nr,0\n", "a regressor (c,0) needs lf,32"),
+        ("l,[1 2 3]\nf,2\nc,3\n", "line 1: f and c records must come before"),
+        (head + "l,[1 2\n3]\nl,[1 2 x]\n", "line 6: leaf value 3 is not an integer"),
+    ]
+    for text, message in bad:
+        with raises(ValueError, message):
+            emlearn_trees.load_model(m, text)
+
+
 def test_version_1_files_ask_to_reconvert():
     with raises(ValueError, "format version 1 is no longer supported (expected 2): re-convert"):
         emlearn_trees.load_model(emlearn_trees.new(4, 16, 16), b"TSTR\x01" + BINARY[5:])
@@ -293,6 +356,26 @@ def test_failed_load_leaves_model_unloaded():
         m.outputs()
     with raises(TypeError, "file, bytes or str"):
         emlearn_trees.load_model(m, 42)
+
+    class NotAFile:
+        def read(self):
+            return 42
+
+    with raises(TypeError, "read() returned neither bytes nor str"):
+        emlearn_trees.load_model(m, NotAFile())
+
+
+def test_predict_accepts_keywords():
+    # Positional calls take a fast path; keywords go through the general argument parser, same results.
+    m = new_model()
+    x = array.array("h", [5, 3])
+    out = array.array("f", [9, 9])
+    assert m.predict(x=x) == 1
+    assert m.predict(x, out=out) == 1 and list(out) == [0.0, 1.0]
+    assert m.predict(x=x, out=None) == 1
+    for bad in (lambda: m.predict(), lambda: m.predict(x, out, out), lambda: m.predict(x, bogus=1)):
+        with raises(TypeError):
+            bad()
 
 
 def test_predict_allocates_nothing():

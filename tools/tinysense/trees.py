@@ -361,20 +361,33 @@ def convert(estimator: Any, X_train: np.ndarray | None = None, *, features: str 
     return pack(build(estimator, X_train, features=features, leaves=leaves, X_check=X_check))
 
 
-def to_csv(estimator: Any, X_train: np.ndarray | None = None, *, features: str = "auto") -> str:
+def to_csv(estimator: Any, X_train: np.ndarray | None = None, *, features: str = "auto", leaves: str = "class",
+           X_check: np.ndarray | None = None) -> str:
     """The emlearn CSV model: f, c, lb|lf, [q,] r, n, l records.
 
-    Classifiers have class leaves (`lb,0`, `l,<class>`); regressors follow emlearn's convention
-    (`c,0`, `lf,32`, `l,<float32 value>` written with 9 significant digits, which read back exactly).
-    Thresholds are written as the C module's integer `x < T`; with integer features this file also
-    gives scikit-learn's predictions in emlearn-micropython. Float features add q records (feature,
-    float32 bit pattern) that emlearn-micropython ignores.
+    Classifiers have class leaves by default (`lb,0`, `l,<class>`: hard vote). leaves='proba8' writes soft-vote
+    leaves as emlearn 0.23 does (`lb,8`, `l,[p0 p1 ...]`: class proportions as integers 0..255, here summing to
+    exactly 255 as in the binary format); 'auto' picks class leaves when every leaf is pure or there is one tree,
+    else 8-bit leaves when they reproduce estimator.predict on every row of X_check (default X_train), and
+    raises ValueError otherwise (CSV has no 16-bit or float32 class leaves: use convert()).
+    Regressors follow emlearn's convention (`c,0`, `lf,32`, `l,<float32 value>` written with 9 significant
+    digits, which read back exactly). Thresholds are written as the C module's integer `x < T`; with integer
+    features this file also gives scikit-learn's predictions in emlearn-micropython. Float features add q
+    records (feature, float32 bit pattern) that emlearn-micropython ignores.
     """
     if is_regressor(estimator):
         forest = build(estimator, X_train, features=features)
         lines = [f"f,{forest.n_features}", "c,0", f"lf,{forest.leaf_bits}"]
     else:
-        forest = build(estimator, X_train, features=features, leaves="class")
+        if leaves == "auto":
+            forest = build(estimator, X_train, features=features, leaves="auto", X_check=X_check)
+            if forest.leaf_bits not in (LEAF_CLASS, LEAF_Q8):
+                raise ValueError("8-bit leaf probabilities do not reproduce scikit-learn's predictions on the check "
+                                 "rows and CSV holds no wider class leaves: use the binary format (convert())")
+        elif leaves in ("class", "proba8"):
+            forest = build(estimator, X_train, features=features, leaves=leaves)
+        else:
+            raise ValueError(f"leaves must be 'class', 'proba8' or 'auto' for CSV, got {leaves!r}")
         lines = [f"f,{forest.n_features}", f"c,{forest.n_classes}", f"lb,{forest.leaf_bits}"]
     for feature, table in enumerate(forest.table):
         lines += [f"q,{feature},0x{int(bits):08x}" for bits in table.view(np.uint32)]
@@ -382,6 +395,8 @@ def to_csv(estimator: Any, X_train: np.ndarray | None = None, *, features: str =
     lines += [f"n,{f},{t},{left},{right}" for f, t, left, right in forest.nodes]
     if forest.kind == KIND_REGRESSOR:
         lines += [f"l,{leaf:.9g}" for leaf in forest.leaves]
+    elif forest.leaf_bits == LEAF_Q8:
+        lines += ["l,[" + " ".join(str(v) for v in leaf) + "]" for leaf in forest.leaves]
     else:
         lines += [f"l,{leaf}" for leaf in forest.leaves]
     return "\n".join(lines) + "\n"
@@ -412,21 +427,26 @@ def capacity(model: bytes | str) -> Capacity:
     counts: dict[str, int] = {}
     meta: dict[str, int] = {}
     for line in text.splitlines():
-        kind, _, rest = line.partition(",")
+        # Continuation lines of a wrapped `l,[...]` row start with neither a record type nor a comma after it.
+        kind, _, rest = line.strip().partition(",")
         counts[kind] = counts.get(kind, 0) + 1
-        if kind in ("f", "c"):
+        if kind in ("f", "c", "lb", "lf"):
             meta[kind] = int(rest)
-    return Capacity(max(counts.get("r", 0), 1), max(counts.get("n", 0), 1), max(counts.get("l", 0), 1),
-                    max(meta.get("f", 1), 1), max(meta.get("c", 1), 1), counts.get("q", 0),
-                    LEAF_PROBA if meta.get("c", 1) == 0 else LEAF_Q8)
+    n_classes = meta.get("c", 1)
+    soft = 1 <= meta.get("lb", meta.get("lf", 0)) <= 8  # emlearn's soft-vote leaves: n_classes bytes each
+    leaf_values = counts.get("l", 0) * (n_classes if soft else 1)
+    return Capacity(max(counts.get("r", 0), 1), max(counts.get("n", 0), 1), max(leaf_values, 1),
+                    max(meta.get("f", 1), 1), max(n_classes, 1), counts.get("q", 0),
+                    LEAF_PROBA if n_classes == 0 else LEAF_Q8)
 
 
 # Runs inside the host firmware: predicts every row of a binary matrix in one process
-# (class indices as int16, or regression values as float32).
+# (class indices as int16, or regression values as float32; with "proba" the out values as float32).
 PREDICT_SCRIPT = """\
 import sys, array, emlearn_trees
 model_path, x_path, out_path, tc = sys.argv[1:5]
 nt, nn, nl, nf, nc, nq, lb = [int(a) for a in sys.argv[5:12]]
+want_proba = sys.argv[12:] == ['proba']
 m = emlearn_trees.new(nt, nn, nl, max_features=nf, max_classes=nc, max_thresholds=nq, leaf_bits=lb)
 with open(model_path, 'rb') as f:
     emlearn_trees.load_model(m, f)
@@ -435,7 +455,14 @@ with open(x_path, 'rb') as f:
     X = array.array(tc, f.read())
 mv = memoryview(X)
 n = len(X) // nf
-if m.is_regressor():
+if want_proba:
+    no = m.outputs()
+    out = array.array('f', bytes(4 * n * no))
+    row = array.array('f', bytes(4 * no))
+    for i in range(n):
+        m.predict(mv[i * nf:(i + 1) * nf], row)
+        out[i * no:(i + 1) * no] = row
+elif m.is_regressor():
     out = array.array('f', bytes(4 * n))
     value = array.array('f', [0.0])
     for i in range(n):
@@ -452,9 +479,10 @@ print('predicted', n)
 
 
 def predict_on_host(model: bytes | str, X: np.ndarray, *, variant: str = "standard",
-                    typecode: str | None = None) -> np.ndarray:
+                    typecode: str | None = None, proba: bool = False) -> np.ndarray:
     """What the device module predicts for every row of X (one firmware process): class indices (int64)
-    for a classifier, float32 values for a regressor."""
+    for a classifier, float32 values for a regressor; with proba=True the values predict() writes into out
+    (n_rows x outputs float32: vote fractions or mean leaf probabilities, or the regression value)."""
     X = np.asarray(X)
     if typecode is None:
         typecode = "h" if np.issubdtype(X.dtype, np.integer) else "f"
@@ -467,12 +495,14 @@ def predict_on_host(model: bytes | str, X: np.ndarray, *, variant: str = "standa
         (d / "predict.py").write_text(PREDICT_SCRIPT)
         args = [str(d / "predict.py"), str(d / "model"), str(d / "x.bin"), str(d / "out.bin"), typecode,
                 str(cap.max_trees), str(cap.max_nodes), str(cap.max_leaves), str(cap.max_features),
-                str(cap.max_classes), str(cap.max_thresholds), str(cap.leaf_bits)]
+                str(cap.max_classes), str(cap.max_thresholds), str(cap.leaf_bits)] + (["proba"] if proba else [])
         proc = host.run(args, variant=variant)
         report = host.sanitizer_report(proc.stderr.decode(errors="replace"))
         if proc.returncode != 0 or report:
             raise RuntimeError(f"host firmware failed ({proc.returncode}):\n{report or proc.stderr.decode()}")
         out = (d / "out.bin").read_bytes()
+        if proba:
+            return np.frombuffer(out, dtype="<f4").reshape(len(X), -1).copy()
         if model_is_regressor(model):
             return np.frombuffer(out, dtype="<f4").copy()
         return np.frombuffer(out, dtype="<i2").astype(np.int64)

@@ -36,6 +36,7 @@
 #include "py/runtime.h"
 
 #include "neighbors.h"
+#include "../tinysense_modelfile/modelsource.h"
 
 typedef struct _emlearn_neighbors_obj_t {
     mp_obj_base_t base;
@@ -98,22 +99,6 @@ static emlearn_neighbors_obj_t *model_arg(mp_obj_t obj) {
     return self;
 }
 
-// The bytes of a model source: bytes-like, or an object with read() (an open file), read whole.
-static void source_buffer(mp_obj_t *source, mp_buffer_info_t *bufinfo) {
-    if (mp_get_buffer(*source, bufinfo, MP_BUFFER_READ)) {
-        return;
-    }
-    mp_obj_t dest[2];
-    mp_load_method_maybe(*source, MP_QSTR_read, dest);
-    if (dest[0] == MP_OBJ_NULL) {
-        mp_raise_TypeError(MP_ERROR_TEXT("a model source must be a file opened 'rb' or bytes"));
-    }
-    *source = mp_call_method_n_kw(0, 0, dest);
-    if (!mp_get_buffer(*source, bufinfo, MP_BUFFER_READ) || mp_obj_is_str(*source)) {
-        mp_raise_TypeError(MP_ERROR_TEXT("a model file must be opened in binary mode ('rb')"));
-    }
-}
-
 static void raise_bad_model(const neighbors_error_t *err) {
     mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("bad k-NN model: %s"), err->message);
 }
@@ -121,7 +106,7 @@ static void raise_bad_model(const neighbors_error_t *err) {
 static mp_obj_t emlearn_neighbors_load_model(mp_obj_t self_in, mp_obj_t source) {
     emlearn_neighbors_obj_t *self = model_arg(self_in);
     mp_buffer_info_t bufinfo;
-    source_buffer(&source, &bufinfo);
+    modelfile_source_buffer(&source, &bufinfo, false);   // binary models only
     neighbors_error_t err;
     if (neighbors_load(&self->model, bufinfo.buf, bufinfo.len, &err) != NEIGHBORS_OK) {
         raise_bad_model(&err);
@@ -145,7 +130,7 @@ static mp_obj_t emlearn_neighbors_load(size_t n_args, const mp_obj_t *pos_args, 
     }
     mp_obj_t source = args[ARG_source].u_obj;
     mp_buffer_info_t bufinfo;
-    source_buffer(&source, &bufinfo);
+    modelfile_source_buffer(&source, &bufinfo, false);   // binary models only
     neighbors_file_info_t info;
     neighbors_error_t err;
     if (neighbors_check_file(bufinfo.buf, bufinfo.len, &info, &err) != NEIGHBORS_OK) {

@@ -15,7 +15,9 @@
 //   emlearn_trees.load_model(model, source)  /  Trees.load_model(source)
 //       source: an open file (read whole) or bytes/str. Binary models (magic "TSTR", format version 2,
 //       written by tinysense.trees.convert; version 1 files raise ValueError asking to re-convert) and emlearn CSV models (f, c, lb|lf, r, n, l records; plus q records,
-//       the float threshold table) are both accepted. A regressor is model kind 2 in binary, and
+//       the float threshold table) are both accepted. CSV soft vote is emlearn's: `lb,1..8` and one
+//       `l,[p0 p1 ...]` row of class proportions (0..255, numpy's print; rows may wrap over lines) per leaf,
+//       held as 8-bit leaves (max_leaves counts n_classes values per leaf). A regressor is model kind 2 in binary, and
 //       `c,0` + `lf,32` + `l,<float>` leaf values in CSV (emlearn's convention). Everything is validated (counts, child links,
 //       feature/leaf/class indices, checksum, CSV numbers with their line number): bad data raises
 //       ValueError naming the problem and leaves the model unloaded. In CSV `n` records an integer
@@ -43,6 +45,7 @@
 #include "py/runtime.h"
 
 #include "trees.h"
+#include "../tinysense_modelfile/modelsource.h"
 
 #define LIMIT_TREES 65535
 #define LIMIT_NODES 65535
@@ -142,16 +145,7 @@ static const trees_model_t *loaded_model(mp_obj_t self_in) {
 static mp_obj_t emlearn_trees_load_model(mp_obj_t self_in, mp_obj_t source) {
     emlearn_trees_obj_t *self = trees_arg(self_in);
     mp_buffer_info_t bufinfo;
-    if (!mp_get_buffer(source, &bufinfo, MP_BUFFER_READ)) {
-        // A file (or any object with read()): read it whole.
-        mp_obj_t dest[2];
-        mp_load_method_maybe(source, MP_QSTR_read, dest);
-        if (dest[0] == MP_OBJ_NULL) {
-            mp_raise_TypeError(MP_ERROR_TEXT("load_model needs a file, bytes or str"));
-        }
-        source = mp_call_method_n_kw(0, 0, dest);
-        mp_get_buffer_raise(source, &bufinfo, MP_BUFFER_READ);
-    }
+    modelfile_source_buffer(&source, &bufinfo, true);   // binary, or CSV text (str or a text-mode file)
     trees_error_t err;
     trees_status_t status;
     if (trees_is_binary(bufinfo.buf, bufinfo.len)) {
@@ -198,13 +192,32 @@ static const int16_t *features_of(emlearn_trees_obj_t *self, mp_obj_t x_in) {
     return self->qbuf;
 }
 
-static mp_obj_t emlearn_trees_predict(size_t n_args, const mp_obj_t *args) {
-    const trees_model_t *m = loaded_model(args[0]);
-    emlearn_trees_obj_t *self = MP_OBJ_TO_PTR(args[0]);
+static mp_obj_t emlearn_trees_predict(size_t n_args, const mp_obj_t *pos_args, mp_map_t *kw_args) {
+    mp_obj_t x_in, out_in = mp_const_none;
+    if (kw_args->used == 0 && n_args >= 2 && n_args <= 3) {
+        // predict(x) / predict(x, out): the per-sample call takes its arguments as they are, without
+        // walking an argument table.
+        x_in = pos_args[1];
+        if (n_args == 3) {
+            out_in = pos_args[2];
+        }
+    } else {
+        enum { ARG_x, ARG_out };
+        static const mp_arg_t allowed_args[] = {
+            { MP_QSTR_x, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
+            { MP_QSTR_out, MP_ARG_OBJ, {.u_obj = mp_const_none} },
+        };
+        mp_arg_val_t args[MP_ARRAY_SIZE(allowed_args)];
+        mp_arg_parse_all(n_args - 1, pos_args + 1, kw_args, MP_ARRAY_SIZE(allowed_args), allowed_args, args);
+        x_in = args[ARG_x].u_obj;
+        out_in = args[ARG_out].u_obj;
+    }
+    const trees_model_t *m = loaded_model(pos_args[0]);
+    emlearn_trees_obj_t *self = MP_OBJ_TO_PTR(pos_args[0]);
     float *out = NULL;
-    if (n_args > 2 && args[2] != mp_const_none) {
+    if (out_in != mp_const_none) {
         mp_buffer_info_t outinfo;
-        mp_get_buffer_raise(args[2], &outinfo, MP_BUFFER_WRITE);
+        mp_get_buffer_raise(out_in, &outinfo, MP_BUFFER_WRITE);
         if (outinfo.typecode != 'f') {
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("out must be array('f'), got typecode '%c'"),
                 (int)outinfo.typecode);
@@ -215,7 +228,7 @@ static mp_obj_t emlearn_trees_predict(size_t n_args, const mp_obj_t *args) {
         }
         out = outinfo.buf;
     }
-    const int16_t *x = features_of(self, args[1]);
+    const int16_t *x = features_of(self, x_in);
     if (m->kind == TREES_KIND_REGRESSOR) {
         const float value = trees_regress(m, x);
         if (out == NULL) {
@@ -226,7 +239,7 @@ static mp_obj_t emlearn_trees_predict(size_t n_args, const mp_obj_t *args) {
     }
     return MP_OBJ_NEW_SMALL_INT(trees_predict(m, x, self->votes, out));
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(emlearn_trees_predict_obj, 2, 3, emlearn_trees_predict);
+static MP_DEFINE_CONST_FUN_OBJ_KW(emlearn_trees_predict_obj, 1, emlearn_trees_predict);
 
 static mp_obj_t emlearn_trees_quantize(mp_obj_t self_in, mp_obj_t x_in, mp_obj_t out_in) {
     const trees_model_t *m = loaded_model(self_in);

@@ -29,7 +29,9 @@ static trees_status_t check_child(const trees_model_t *m, uint32_t node, int32_t
     return TREES_OK;
 }
 
-static trees_status_t validate(trees_model_t *m, trees_error_t *err) {
+// q_sums_exact: quantised leaves must sum to exactly 255 / 65535 (our binary format, where the converter
+// made them so); emlearn's CSV leaves are rounded per class and may sum to a little less or more.
+static trees_status_t validate(trees_model_t *m, int q_sums_exact, trees_error_t *err) {
     if (m->n_features == 0) {
         return fail(err, TREES_ERR_FORMAT, "model has no feature count");
     }
@@ -104,7 +106,7 @@ static trees_status_t validate(trees_model_t *m, trees_error_t *err) {
         }
     } else if (m->leaf_bits == TREES_LEAF_Q8 || m->leaf_bits == TREES_LEAF_Q16) {
         const uint32_t full = m->leaf_bits == TREES_LEAF_Q8 ? 255u : 65535u;
-        for (uint32_t l = 0; l < m->n_leaves; l++) {
+        for (uint32_t l = 0; q_sums_exact && l < m->n_leaves; l++) {
             uint32_t total = 0;
             for (uint32_t c = 0; c < m->n_classes; c++) {
                 const uint32_t v = l * m->n_classes + c;
@@ -336,7 +338,7 @@ trees_status_t trees_load_binary(trees_model_t *m, const uint8_t *data, size_t l
             m->table[i] = modelfile_rd_f32(p);
         }
     }
-    status = validate(m, err);
+    status = validate(m, 1, err);
     if (status != TREES_OK) {
         reset(m);
         return status;
@@ -515,24 +517,83 @@ static int token_is(token_t tok, const char *word) {
 
 #define CSV_MAX_FIELDS 6
 
+// One soft-vote leaf as emlearn 0.23 writes it: `l,[255   0   0]`, the class proportions scaled to 0..255
+// (numpy's print of the uint8 row: values between brackets, separated by spaces; long rows wrap onto
+// the next lines). Commas between the values are accepted too. `row` is the trimmed text from '['.
+static trees_status_t csv_leaf_row(trees_model_t *m, token_t row, uint32_t line_no, trees_error_t *err) {
+    const uint32_t n_classes = m->n_classes;
+    if ((m->n_leaves + 1u) * n_classes > m->max_leaf_values) {
+        return fail(err, TREES_ERR_CAPACITY,
+            "line %d: more leaf values than new() allows (max_leaves=%d; a soft-vote leaf holds %d values)",
+            (int)line_no, (int)m->max_leaf_values, (int)n_classes);
+    }
+    if (row.len < 2 || row.s[row.len - 1] != ']') {
+        return fail(err, TREES_ERR_FORMAT, "line %d: leaf row has no closing ']'", (int)line_no);
+    }
+    uint8_t *out = &m->leaf_class[m->n_leaves * n_classes];
+    uint32_t n = 0;
+    size_t i = 1;
+    const size_t stop = row.len - 1;
+    for (;;) {
+        while (i < stop && (row.s[i] == ' ' || row.s[i] == '\t' || row.s[i] == '\r' || row.s[i] == '\n' ||
+            row.s[i] == ',')) {
+            i++;
+        }
+        if (i == stop) {
+            break;
+        }
+        const size_t begin = i;
+        while (i < stop && row.s[i] >= '0' && row.s[i] <= '9') {
+            i++;
+        }
+        int64_t value;
+        const token_t tok = { row.s + begin, i - begin };
+        if (i == begin || !parse_int(tok, &value) || value > 255) {
+            return fail(err, TREES_ERR_FORMAT, "line %d: leaf value %d is not an integer 0..255", (int)line_no,
+                (int)n + 1);
+        }
+        if (n == n_classes) {
+            return fail(err, TREES_ERR_FORMAT, "line %d: leaf has more values than the model's %d classes",
+                (int)line_no, (int)n_classes);
+        }
+        out[n++] = (uint8_t)value;
+    }
+    if (n != n_classes) {
+        return fail(err, TREES_ERR_FORMAT, "line %d: leaf has %d values, the model has %d classes", (int)line_no,
+            (int)n, (int)n_classes);
+    }
+    m->n_leaves++;
+    return TREES_OK;
+}
+
 trees_status_t trees_load_csv(trees_model_t *m, const char *text, size_t len, trees_error_t *err) {
     reset(m);
     uint32_t line_no = 0;
     uint32_t last_q_feature = 0;
     uint32_t leaf_bits = 0;
-    int have_f = 0, have_c = 0;
+    int have_f = 0, have_c = 0, have_leaves = 0;
     size_t pos = 0;
     trees_status_t status = TREES_OK;
     m->table_start[0] = 0;
     while (pos < len && status == TREES_OK) {
         line_no++;
         size_t end = pos;
-        while (end < len && text[end] != '\n') {
+        // A line break inside [...] continues the record (numpy wraps long leaf rows).
+        int in_brackets = 0;
+        uint32_t continued = 0;
+        while (end < len && (text[end] != '\n' || in_brackets)) {
             const unsigned char c = (unsigned char)text[end];
-            if ((c < 0x20 && c != '\t' && c != '\r') || c > 0x7e) {
+            if (c == '\n') {
+                continued++;
+            } else if ((c < 0x20 && c != '\t' && c != '\r') || c > 0x7e) {
                 status = fail(err, TREES_ERR_FORMAT,
-                    "line %d: byte 0x%02x is not CSV text (and no binary magic 'TSTR')", (int)line_no, c);
+                    "line %d: byte 0x%02x is not CSV text (and no binary magic 'TSTR')", (int)(line_no + continued),
+                    c);
                 break;
+            } else if (c == '[') {
+                in_brackets = 1;
+            } else if (c == ']') {
+                in_brackets = 0;
             }
             end++;
         }
@@ -541,8 +602,30 @@ trees_status_t trees_load_csv(trees_model_t *m, const char *text, size_t len, tr
         }
         token_t line = trim(text + pos, end - pos);
         pos = end + 1;
+        const uint32_t first_line = line_no;
+        line_no += continued;
         if (line.len == 0) {
             continue;
+        }
+        if (line.len > 2 && line.s[0] == 'l' && line.s[1] == ',') {
+            const token_t row = trim(line.s + 2, line.len - 2);
+            if (row.len > 0 && row.s[0] == '[') {
+                if (!(have_f && have_c)) {
+                    return fail(err, TREES_ERR_FORMAT, "line %d: f and c records must come before the model data",
+                        (int)first_line);
+                }
+                if (m->kind != TREES_KIND_CLASSIFIER || leaf_bits != TREES_LEAF_Q8) {
+                    return fail(err, TREES_ERR_FORMAT,
+                        "line %d: a leaf of class proportions needs a classifier with lb,1..8 before it",
+                        (int)first_line);
+                }
+                status = csv_leaf_row(m, row, first_line, err);
+                if (status != TREES_OK) {
+                    return status;
+                }
+                have_leaves = 1;
+                continue;
+            }
         }
         token_t fields[CSV_MAX_FIELDS];
         size_t n_fields = 0;
@@ -630,12 +713,20 @@ trees_status_t trees_load_csv(trees_model_t *m, const char *text, size_t len, tr
             m->n_classes = v[1] == 0 ? 1 : (uint16_t)v[1];
             have_c = 1;
         } else if (token_is(kind, "lb") || token_is(kind, "lf")) {
-            if ((v[1] != 0 && v[1] != 32) || (v[1] == 32 && have_c && m->kind == TREES_KIND_CLASSIFIER)) {
+            // emlearn: 0 = class leaves (hard vote), 1..8 = class proportions quantised to that many bits and
+            // stored as bytes 0..255 (soft vote), 32 = float regression values.
+            const int soft = v[1] >= 1 && v[1] <= 8;
+            if ((v[1] != 0 && v[1] != 32 && !soft) || (v[1] == 32 && have_c && m->kind == TREES_KIND_CLASSIFIER) ||
+                (soft && have_c && m->kind == TREES_KIND_REGRESSOR)) {
                 return fail(err, TREES_ERR_FORMAT,
-                    "line %d: leaf_bits %d is not supported in CSV (0: class leaves, 32: regression values)",
-                    (int)line_no, (int)v[1]);
+                    "line %d: leaf_bits %d is not supported in CSV (0: class leaves, 1..8: class proportions, "
+                    "32: regression values)", (int)line_no, (int)v[1]);
             }
-            leaf_bits = (uint32_t)v[1];
+            if (have_leaves) {
+                return fail(err, TREES_ERR_FORMAT, "line %d: the lb record must come before the leaves",
+                    (int)line_no);
+            }
+            leaf_bits = soft ? TREES_LEAF_Q8 : (uint32_t)v[1];
         } else if (token_is(kind, "r")) {
             if (m->n_trees >= m->max_trees) {
                 return fail(err, TREES_ERR_CAPACITY, "line %d: more trees than new() allows (max_trees=%d)",
@@ -679,12 +770,17 @@ trees_status_t trees_load_csv(trees_model_t *m, const char *text, size_t len, tr
                 }
                 m->leaf_proba[m->n_leaves++] = leaf_value;
             } else {
+                if (leaf_bits == TREES_LEAF_Q8) {
+                    return fail(err, TREES_ERR_FORMAT,
+                        "line %d: with lb,1..8 a leaf is a row of class proportions, e.g. l,[0 255 0]", (int)line_no);
+                }
                 if (v[1] < 0 || v[1] >= m->n_classes) {
                     return fail(err, TREES_ERR_FORMAT, "line %d: leaf class %d out of range", (int)line_no,
                         (int)v[1]);
                 }
                 m->leaf_class[m->n_leaves++] = (uint8_t)v[1];
             }
+            have_leaves = 1;
         } else {   // q
             if (v[1] < 0 || v[1] >= m->n_features || (uint32_t)v[1] < last_q_feature) {
                 return fail(err, TREES_ERR_FORMAT, "line %d: q records must be in feature order, within features",
@@ -712,6 +808,10 @@ trees_status_t trees_load_csv(trees_model_t *m, const char *text, size_t len, tr
         reset(m);
         return fail(err, TREES_ERR_FORMAT, "leaf_bits 32 is not supported in CSV for classifiers (0: class leaves)");
     }
+    if (leaf_bits == TREES_LEAF_Q8 && m->kind == TREES_KIND_REGRESSOR) {
+        reset(m);
+        return fail(err, TREES_ERR_FORMAT, "a regressor (c,0) needs lf,32 and float leaf values");
+    }
     m->leaf_bits = (uint8_t)leaf_bits;
     if (m->feature_mode == TREES_FEATURES_TABLE) {
         if (m->n_table > 65535) {
@@ -722,7 +822,7 @@ trees_status_t trees_load_csv(trees_model_t *m, const char *text, size_t len, tr
             m->table_start[f] = (uint16_t)m->n_table;
         }
     }
-    status = validate(m, err);
+    status = validate(m, 0, err);
     if (status != TREES_OK) {
         reset(m);
         return status;
@@ -759,14 +859,81 @@ void trees_quantize(const trees_model_t *m, const float *x, int16_t *q) {
 }
 
 // The leaf a tree's walk ends in. Children are forward offsets (> 0) or ~leaf (< 0), so the loop
-// ends after at most n_nodes steps whatever the model holds.
-static inline uint32_t walk(const trees_node_t *nodes, int32_t index, const int16_t *x) {
-    while (index >= 0) {
-        const trees_node_t *node = &nodes[index];
-        const int32_t child = x[node->feature] < node->threshold ? node->left : node->right;
-        index = child < 0 ? child : index + child;
+// ends after at most n_nodes steps whatever the model holds (validate() checked every link).
+static inline uint32_t walk(const trees_node_t *nodes, int32_t root, const int16_t *x) {
+    if (root < 0) {
+        return (uint32_t)~root;   // a tree that is a single leaf
     }
-    return (uint32_t)~index;
+    const trees_node_t *node = &nodes[root];
+    for (;;) {
+        const int32_t child = x[node->feature] < node->threshold ? node->left : node->right;
+        if (child < 0) {
+            return (uint32_t)~child;
+        }
+        node += child;
+    }
+}
+
+// Trees walked per block before their leaves are summed (a stack array of this many offsets).
+#define TREES_BLOCK 64
+
+// Soft vote with 8-bit leaves (the default for converted forests): sums of n_classes bytes per tree.
+// The trees of a block are walked first; then each group of 4 classes is summed over the block with
+// 32-bit words holding two 16-bit lanes (classes 4k, 4k+2 and 4k+1, 4k+3), which adds 4 classes with
+// 2 additions on both the host and the ESP32-S3. A lane holds at most 255 * n_trees, so this path is
+// taken for n_trees <= 257 (65535 / 255); the scalar loop handles larger forests. During the sums
+// votes[2k] and votes[2k + 1] hold group k's lanes, votes[c] for c >= 4 * groups the other classes.
+static int q8_lanes_fit(uint32_t n_trees) {
+    return n_trees <= 65535u / 255u;
+}
+
+static void q8_sum_lanes(const trees_model_t *m, const int16_t *x, trees_vote_t *votes) {
+    const uint32_t n_classes = m->n_classes, n_trees = m->n_trees, groups = n_classes / 4;
+    const uint8_t *leaves = m->leaf_class;
+    uint32_t offset[TREES_BLOCK];
+    for (uint32_t c = 0; c < n_classes; c++) {
+        votes[c].count = 0;
+    }
+    for (uint32_t first = 0; first < n_trees; first += TREES_BLOCK) {
+        const uint32_t n = n_trees - first < TREES_BLOCK ? n_trees - first : TREES_BLOCK;
+        for (uint32_t t = 0; t < n; t++) {
+            offset[t] = walk(m->nodes, m->roots[first + t], x) * n_classes;
+        }
+        for (uint32_t k = 0; k < groups; k++) {
+            uint32_t even = 0, odd = 0;
+            for (uint32_t t = 0; t < n; t++) {
+                const uint8_t *p = &leaves[offset[t] + 4 * k];
+                #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                // One 32-bit load (memcpy: any alignment) holds bytes 0..3 from the low end (x86, the S3).
+                uint32_t word;
+                memcpy(&word, p, sizeof(word));
+                even += word & 0x00ff00ffu;
+                odd += (word >> 8) & 0x00ff00ffu;
+                #else
+                even += (uint32_t)p[0] | ((uint32_t)p[2] << 16);
+                odd += (uint32_t)p[1] | ((uint32_t)p[3] << 16);
+                #endif
+            }
+            votes[2 * k].count += even;
+            votes[2 * k + 1].count += odd;
+        }
+        for (uint32_t c = 4 * groups; c < n_classes; c++) {
+            uint32_t sum = 0;
+            for (uint32_t t = 0; t < n; t++) {
+                sum += leaves[offset[t] + c];
+            }
+            votes[c].count += sum;
+        }
+    }
+    // Spread the lanes to one count per class. Group k's lanes move to votes[4k..4k+3], which are group
+    // 2k's and 2k+1's lane slots: going down from the last group, those are already spread.
+    for (uint32_t k = groups; k-- > 0;) {
+        const uint32_t even = votes[2 * k].count, odd = votes[2 * k + 1].count;
+        votes[4 * k].count = even & 0xffffu;
+        votes[4 * k + 1].count = odd & 0xffffu;
+        votes[4 * k + 2].count = even >> 16;
+        votes[4 * k + 3].count = odd >> 16;
+    }
 }
 
 int32_t trees_predict(const trees_model_t *m, const int16_t *x, trees_vote_t *votes, float *proba) {
@@ -795,34 +962,41 @@ int32_t trees_predict(const trees_model_t *m, const int16_t *x, trees_vote_t *vo
         }
         return best;
     }
-    for (uint32_t c = 0; c < n_classes; c++) {
-        votes[c].count = 0;
-    }
-    if (m->leaf_bits == TREES_LEAF_CLASS) {
-        const uint8_t *leaf_class = m->leaf_class;
-        for (uint32_t t = 0; t < n_trees; t++) {
-            votes[leaf_class[walk(nodes, roots[t], x)]].count++;
-        }
-        scale = (float)n_trees;
-    } else if (m->leaf_bits == TREES_LEAF_Q8) {
-        for (uint32_t t = 0; t < n_trees; t++) {
-            const uint8_t *leaf = &m->leaf_class[walk(nodes, roots[t], x) * n_classes];
-            for (uint32_t c = 0; c < n_classes; c++) {
-                votes[c].count += leaf[c];
-            }
-        }
+    if (m->leaf_bits == TREES_LEAF_Q8 && q8_lanes_fit(n_trees)) {
+        q8_sum_lanes(m, x, votes);
         scale = 255.0f * (float)n_trees;
     } else {
-        for (uint32_t t = 0; t < n_trees; t++) {
-            const uint16_t *leaf = &m->leaf_q16[walk(nodes, roots[t], x) * n_classes];
-            for (uint32_t c = 0; c < n_classes; c++) {
-                votes[c].count += leaf[c];
-            }
+        for (uint32_t c = 0; c < n_classes; c++) {
+            votes[c].count = 0;
         }
-        scale = 65535.0f * (float)n_trees;
+        if (m->leaf_bits == TREES_LEAF_CLASS) {
+            const uint8_t *leaf_class = m->leaf_class;
+            for (uint32_t t = 0; t < n_trees; t++) {
+                votes[leaf_class[walk(nodes, roots[t], x)]].count++;
+            }
+            scale = (float)n_trees;
+        } else if (m->leaf_bits == TREES_LEAF_Q8) {
+            for (uint32_t t = 0; t < n_trees; t++) {
+                const uint8_t *leaf = &m->leaf_class[walk(nodes, roots[t], x) * n_classes];
+                for (uint32_t c = 0; c < n_classes; c++) {
+                    votes[c].count += leaf[c];
+                }
+            }
+            scale = 255.0f * (float)n_trees;
+        } else {
+            for (uint32_t t = 0; t < n_trees; t++) {
+                const uint16_t *leaf = &m->leaf_q16[walk(nodes, roots[t], x) * n_classes];
+                for (uint32_t c = 0; c < n_classes; c++) {
+                    votes[c].count += leaf[c];
+                }
+            }
+            scale = 65535.0f * (float)n_trees;
+        }
     }
+    uint32_t top = votes[0].count;
     for (uint32_t c = 1; c < n_classes; c++) {
-        if (votes[c].count > votes[best].count) {
+        if (votes[c].count > top) {
+            top = votes[c].count;
             best = (int32_t)c;
         }
     }
