@@ -4,7 +4,10 @@
 - float32: within 1e-5 of PyTorch (and of the NumPy float reference).
 - A digits 8x8 CNN trained here in a few seconds of CPU time (skipped without torch); hand-built random models
   cover every layer type without torch.
-- The loader is fuzzed with mutated model files in the sanitizer build (TINYSENSE_CNN_FUZZ cases, default 300).
+- Residual graphs (adds of earlier tensors, three arena slots) are checked the same way; tests/test_cnn_onnx.py
+  converts them from torch.fx and ONNX.
+- The loader is fuzzed with mutated model files in the sanitizer build (TINYSENSE_CNN_FUZZ cases, at least and by
+  default 10,000, all in one firmware process: a few seconds).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from tinysense.cnn import pytorch as cnn_torch
 from tinysense.cnn.model import Layer, Model
 from tinysense.cnn.quantize import multiplier
 
-FUZZ_CASES = int(os.environ.get("TINYSENSE_CNN_FUZZ", "300"))
+FUZZ_CASES = int(os.environ.get("TINYSENSE_CNN_FUZZ", "10000"))
+MIN_FUZZ_CASES = 10_000   # issue #8: at least 10,000 mutated files, every one a clear exception or a clean load
 
 try:
     import torch
@@ -78,6 +82,31 @@ def gap_model(rng: np.random.Generator) -> Model:
     ], in_scale=1 / 255)
 
 
+def residual_model(rng: np.random.Generator) -> Model:
+    """A graph, not a chain: conv -> conv -> conv + shortcut (relu) -> depthwise + shortcut (in place), a 1x1 conv
+    branch read from an older tensor (three live tensors), maxpool, global average pool, flatten, dense."""
+    def conv(kind: int, k: int, c_in: int, c_out: int, act: int, src: int | None = None) -> Layer:
+        wshape = (c_out, k, k, c_in) if kind == fmt.CONV2D else (k, k, c_in)
+        return Layer(kind, (8, 8, c_out), act, (k, k), (1, 1), ((k - 1) // 2, (k - 1) // 2),
+                     rng.normal(0, 0.5 / k, wshape).astype(np.float32), rng.normal(0, 0.1, c_out).astype(np.float32),
+                     src=src)
+
+    layers = [conv(fmt.CONV2D, 3, 2, 6, fmt.ACT_RELU),                       # t1
+              conv(fmt.CONV2D, 3, 6, 6, fmt.ACT_RELU),                       # t2
+              conv(fmt.CONV2D, 3, 6, 6, fmt.ACT_NONE),                       # t3
+              Layer(fmt.ADD, (8, 8, 6), fmt.ACT_RELU, src2=1),               # t4 = relu(t3 + t1)
+              conv(fmt.DEPTHWISE, 3, 6, 6, fmt.ACT_RELU6),                   # t5
+              Layer(fmt.ADD, (8, 8, 6), src2=4),                             # t6 = t5 + t4
+              conv(fmt.CONV2D, 1, 6, 6, fmt.ACT_NONE, src=2),                # t7 = conv1x1(t2)
+              Layer(fmt.ADD, (8, 8, 6), fmt.ACT_RELU, src=6, src2=7),        # t8 = relu(t6 + t7)
+              Layer(fmt.MAXPOOL, (4, 4, 6), kernel=(2, 2), stride=(2, 2)),
+              Layer(fmt.GLOBAL_AVGPOOL, (1, 1, 6)),
+              Layer(fmt.FLATTEN, (1, 1, 6)),
+              Layer(fmt.DENSE, (1, 1, 4), weights=rng.normal(0, 0.5, (4, 6)).astype(np.float32),
+                    bias=rng.normal(0, 0.1, 4).astype(np.float32))]
+    return Model(fmt.FLOAT32, (8, 8, 2), layers, in_scale=1 / 255)
+
+
 def images_for(model: Model, n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, *model.input_shape), dtype=np.uint8)
 
@@ -87,7 +116,7 @@ def images_for(model: Model, n: int, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("variant", ["standard", "32"])
 def test_random_models_int8_bit_exact_and_float_close(variant: str) -> None:
     rng = np.random.default_rng(1)
-    for build in (random_model, gap_model):
+    for build in (random_model, gap_model, residual_model):
         float_model = build(rng)
         images = images_for(float_model, 60)
         float_ref = cnn.reference.run_float(float_model, images)
@@ -128,6 +157,13 @@ def test_file_roundtrip_and_arena() -> None:
     assert struct.unpack_from("<I", data, 16)[0] == cnn.arena_size(model) == 2 * ((9 * 10 * 6 + 15) // 16 * 16)
     with pytest.raises(cnn.ModelFormatError, match="CRC32"):
         cnn.read(data[:40] + bytes([data[40] ^ 1]) + data[41:])
+    assert data[4] == 1   # a chain stays version 1 (two alternating slots), readable by older firmware too
+    residual = residual_model(np.random.default_rng(2))
+    graph = cnn.quantize(residual, images_for(residual, 8))
+    data = cnn.write(graph)
+    assert data[4] == 2 and struct.unpack_from("<H", data, 26)[0] == fmt.n_slots(graph) == 3
+    assert cnn.write(cnn.read(data)) == data
+    assert struct.unpack_from("<I", data, 16)[0] == cnn.arena_size(graph) == 3 * 8 * 8 * 6
 
 
 # ---- a digits 8x8 CNN trained here ----
@@ -244,7 +280,7 @@ def mutate(seed: bytes, rng: random.Random) -> bytes:
         return bytes(data[: rng.randrange(len(data))])
     n_layers = data[6]
     if action == 1:   # a header or layer-table field set to an interesting value, length and checksum fixed
-        offset = rng.choice([5, 6, 7, 16, 20, 22, 24] + list(range(48, 48 + 32 * n_layers)))
+        offset = rng.choice([4, 5, 6, 7, 16, 20, 22, 24, 26] + list(range(48, 48 + 32 * n_layers)))
         data[offset] = rng.choice([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 31, 64, 127, 128, 200, 255])
         _recrc(data)
         return bytes(data)
@@ -266,7 +302,7 @@ def mutate(seed: bytes, rng: random.Random) -> bytes:
 def fuzz_seeds() -> list[bytes]:
     rng = np.random.default_rng(5)
     seeds = []
-    for build in (random_model, gap_model):
+    for build in (random_model, gap_model, residual_model):
         model = build(rng)
         seeds += [cnn.write(model), cnn.write(cnn.quantize(model, images_for(model, 8)))]
     return seeds
@@ -277,5 +313,5 @@ def test_fuzz_loader_in_sanitizer_build() -> None:
     started = time.monotonic()
     _, loaded, rejected = run_fuzz_script(FUZZ_SCRIPT, fuzz_cases(seeds, mutate, FUZZ_CASES, seed=77))
     print(f"cnn fuzz: {FUZZ_CASES} files, {loaded} loaded / {rejected} rejected, {time.monotonic() - started:.1f} s")
-    assert int(loaded) + int(rejected) == FUZZ_CASES
+    assert int(loaded) + int(rejected) == FUZZ_CASES >= MIN_FUZZ_CASES
     assert int(loaded) >= len(seeds) and int(rejected) > FUZZ_CASES // 2

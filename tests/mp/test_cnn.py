@@ -7,7 +7,7 @@ import struct
 import emlearn_cnn
 from mptest import heap_allocated_during, raises, requires_gc
 
-CONV2D, DEPTHWISE, MAXPOOL, AVGPOOL, GAP, DENSE, FLATTEN, SOFTMAX = 1, 2, 3, 4, 5, 6, 7, 8
+CONV2D, DEPTHWISE, MAXPOOL, AVGPOOL, GAP, DENSE, FLATTEN, SOFTMAX, ADD = 1, 2, 3, 4, 5, 6, 7, 8, 9
 NONE, RELU, RELU6 = 0, 1, 2
 
 
@@ -24,13 +24,15 @@ def align(n, a=16):
     return (n + a - 1) // a * a
 
 
-def cnn_file(in_shape, layers, dtype=1, in_scale=1.0, out_scale=1.0, out_zp=0, arena=None, version=1):
-    # layers: (type, act, k, stride, pad, out_shape, params bytes, (in_zp, out_zp, act_min, act_max))
+def cnn_file(in_shape, layers, dtype=1, in_scale=1.0, out_scale=1.0, out_zp=0, arena=None, version=1, n_slots=0):
+    # layers: (type, act, k, stride, pad, out_shape, params bytes, (in_zp, out_zp, act_min, act_max)[, (src, src2,
+    # out_slot)]): version 1 files are chains (no graph field); version 2 has it and n_slots
     first = 48 + 32 * len(layers)
     table = b""
     blobs = b""
     sizes = [in_shape[0] * in_shape[1] * in_shape[2]]
-    for kind, act, k, s, p, out, params, q in layers:
+    for kind, act, k, s, p, out, params, q, *graph in layers:
+        graph = graph[0] if graph else (0, 0, 0)
         where = 0
         if params:
             pad = align(first + len(blobs)) - first - len(blobs)
@@ -38,13 +40,13 @@ def cnn_file(in_shape, layers, dtype=1, in_scale=1.0, out_scale=1.0, out_zp=0, a
             where = first + len(blobs)
             blobs += params
         table += struct.pack("<BBBBBBBBHHHHIIbbbbI", kind, act, k, k, s, s, p, p, out[0], out[1], out[2], 0, where,
-                             len(params), q[0], q[1], q[2], q[3], 0)
+                             len(params), q[0], q[1], q[2], q[3], graph[0] | graph[1] << 8 | graph[2] << 16)
         sizes.append(out[0] * out[1] * out[2])
     body = table + blobs
     body += bytes((-(48 + len(body))) % 4)
     if arena is None:
-        arena = 2 * max(align(n * (4 if dtype == 1 else 1)) for n in sizes)
-    rest = struct.pack("<IIHHHHfffiI", 48 + len(body), arena, in_shape[0], in_shape[1], in_shape[2], 0, in_scale,
+        arena = (n_slots or 2) * max(align(n * (4 if dtype == 1 else 1)) for n in sizes)
+    rest = struct.pack("<IIHHHHfffiI", 48 + len(body), arena, in_shape[0], in_shape[1], in_shape[2], n_slots, in_scale,
                        0.0, out_scale, out_zp, 0)
     head = struct.pack("<4sBBBB", b"TSCN", version, dtype, len(layers), 0)
     return head + struct.pack("<I", crc32(rest + body, crc32(head))) + rest + body
@@ -175,8 +177,8 @@ def test_bad_model_files():
     garbled[-3] ^= 0x40
     with raises(ValueError, "CRC32"):
         emlearn_cnn.new(garbled)
-    with raises(ValueError, "version 2"):
-        emlearn_cnn.new(cnn_file((3, 3, 1), [(FLATTEN, NONE, 0, 0, 0, (1, 1, 9), b"", NOQ)], version=2))
+    with raises(ValueError, "version 3"):
+        emlearn_cnn.new(cnn_file((3, 3, 1), [(FLATTEN, NONE, 0, 0, 0, (1, 1, 9), b"", NOQ)], version=3))
     with raises(ValueError, "arena of 16 bytes planned"):
         emlearn_cnn.new(cnn_file((3, 3, 1), [(FLATTEN, NONE, 0, 0, 0, (1, 1, 9), b"", NOQ)], arena=16))
     with raises(ValueError, "kernel 6x6 is larger than 5x5"):
@@ -198,3 +200,88 @@ def test_bad_model_files():
         emlearn_cnn.new(12)
     with raises(TypeError, "not str"):
         emlearn_cnn.new("TSCN")
+
+
+# Version 2 graphs: residual adds, written by hand. 2x2x1 image -> t1 = conv 1x1 (w 2, b -1) in slot 1 ->
+# t2 = relu(t1 + image) in place in slot 0 (the image is not read again) -> t3 = t2 + t1 in slot 1 (in place).
+ADD_FLOAT = cnn_file((2, 2, 1), [
+    (CONV2D, NONE, 1, 1, 0, (2, 2, 1), floats(2.0, -1.0), NOQ, (0, 0, 1)),
+    (ADD, RELU, 0, 0, 0, (2, 2, 1), b"", NOQ, (1, 0, 0)),
+    (ADD, NONE, 0, 0, 0, (2, 2, 1), b"", NOQ, (2, 1, 1)),
+], version=2, n_slots=2)
+
+
+def test_float_residual_adds_by_hand():
+    m = emlearn_cnn.new(ADD_FLOAT)
+    assert m.output_dimensions() == (2, 2, 1) and m.arena_size() == 2 * 16
+    out = array.array("f", range(4))
+    for img in (bytes([0, 1, 2, 3]), bytes([255, 0, 128, 7])):
+        m.run(img, out)
+        want = [max(0.0, 3.0 * v - 1.0) + 2.0 * v - 1.0 for v in img]
+        assert list(out) == want, (list(out), want)
+
+
+# int8 add: image q = p - 128 (zp -128, scale 1) + t1 = maxpool 1x1 of it (the same tensor): M1 = M2 = 2^30,
+# s1 = s2 = 31 (x0.5 each after the 20-bit shift), output M = 2^30, s = 20 (x2^-20 * 2^10... as computed below)
+def q_add(a, b, zp1, zp2, mults, shifts, out_zp, lo, hi):
+    def rescale(v, m, s):
+        return (v * m + (1 << (s - 1))) >> s
+
+    acc = rescale((a - zp1) << 20, mults[0], shifts[0]) + rescale((b - zp2) << 20, mults[1], shifts[1])
+    return min(hi, max(lo, rescale(acc, mults[2], shifts[2]) + out_zp))
+
+
+MULTS, SHIFTS = (1 << 30, 1 << 29, 1 << 30), (31, 31, 21)
+ADD_INT8 = cnn_file((1, 2, 2), [
+    (MAXPOOL, NONE, 1, 1, 0, (1, 2, 2), b"", (-128, -128, -128, 127), (0, 0, 1)),
+    (ADD, RELU, 0, 0, 0, (1, 2, 2), b"", (-128, -7, -7, 127), (1, 0, 2)),
+], dtype=2, out_scale=0.25, out_zp=-7, version=2, n_slots=3)
+
+
+def test_int8_residual_add_by_hand():
+    data = bytearray(ADD_INT8)
+    # the add's parameters: M1, M2, M, s1, s2, s at a 16-byte aligned offset after the table
+    where = align(48 + 32 * 2)
+    data.extend(bytes(where - len(data)) + struct.pack("<6i", *MULTS, *SHIFTS))
+    struct.pack_into("<II", data, 48 + 32 + 16, where, 24)
+    struct.pack_into("<I", data, 12, len(data))
+    struct.pack_into("<I", data, 8, crc32(bytes(data[12:]), crc32(bytes(data[:8]))))
+    m = emlearn_cnn.new(data)
+    assert m.arena_size() == 3 * 16
+    out = array.array("f", range(4))
+    for img in (bytes([0, 1, 2, 3]), bytes([255, 0, 128, 7]), bytes([200, 201, 50, 90])):
+        m.run(img, out)
+        want = [(q_add(p - 128, p - 128, -128, -128, MULTS, SHIFTS, -7, -7, 127) + 7) * 0.25 for p in img]
+        assert list(out) == want, (list(out), want)
+    with raises(ValueError, "parameter bytes"):   # an int8 add needs its 24 bytes of (M, s)
+        emlearn_cnn.new(ADD_INT8)
+
+
+def test_bad_residual_graphs():
+    conv = (CONV2D, NONE, 1, 1, 0, (2, 2, 1), floats(2.0, -1.0), NOQ, (0, 0, 1))
+    with raises(ValueError, "(add): shapes 2x2x1 + 1x1x4 -> 2x2x1 differ"):
+        emlearn_cnn.new(cnn_file((2, 2, 1), [conv, (FLATTEN, NONE, 0, 0, 0, (1, 1, 4), b"", NOQ, (1, 0, 1)),
+                                             (ADD, NONE, 0, 0, 0, (2, 2, 1), b"", NOQ, (1, 2, 0))], version=2,
+                                 n_slots=2))
+    with raises(ValueError, "writes slot 0 over tensor 0, still needed"):   # the image is read by the add
+        emlearn_cnn.new(cnn_file((2, 2, 1), [(CONV2D, NONE, 1, 1, 0, (2, 2, 1), floats(2.0, -1.0), NOQ, (0, 0, 0)),
+                                             (ADD, NONE, 0, 0, 0, (2, 2, 1), b"", NOQ, (1, 0, 0))], version=2,
+                                 n_slots=2))
+    with raises(ValueError, "arena slot 2, the model plans 2"):
+        emlearn_cnn.new(cnn_file((2, 2, 1), [(CONV2D, NONE, 1, 1, 0, (2, 2, 1), floats(2.0, -1.0), NOQ, (0, 0, 2))],
+                                 version=2, n_slots=2))
+    with raises(ValueError, "arena of 16 bytes planned, the layers need 32"):
+        emlearn_cnn.new(cnn_file((2, 2, 1), [conv], version=2, n_slots=2, arena=16))
+    with raises(ValueError, "input tensors 2, 0 are not earlier"):
+        emlearn_cnn.new(cnn_file((2, 2, 1), [(ADD, NONE, 0, 0, 0, (2, 2, 1), b"", NOQ, (2, 0, 1))], version=2,
+                                 n_slots=2))
+    with raises(ValueError, "unknown type 9"):   # version 1 files have no add
+        emlearn_cnn.new(cnn_file((2, 2, 1), [(ADD, NONE, 0, 0, 0, (2, 2, 1), b"", NOQ)]))
+    with raises(ValueError, "arena slots"):
+        emlearn_cnn.new(cnn_file((2, 2, 1), [conv], version=2, n_slots=0, arena=32))
+
+
+def test_residual_run_allocates_nothing():
+    m = emlearn_cnn.new(ADD_FLOAT)
+    img, out = bytes(4), array.array("f", range(4))
+    assert heap_allocated_during(lambda: m.run(img, out), 200) == 0

@@ -7,6 +7,8 @@ scalers in a Pipeline, `tinysense.net`). Parity is always against the user's own
 * trees: classifiers predict the same class; regressors within trees.REGRESSION_RTOL.
 * k-NN: the same class. Float features are quantised to int16 on the device; a disagreement that scikit-learn
   fitted on the device's quantised data shares is reported as caused by the quantisation (it still fails).
+* CNN (emlearn_cnn; ONNX or PyTorch files, `tinysense.cnn.convert`): int8 outputs equal the NumPy integer
+  reference bit for bit, float32 ones are within tolerance of the framework's.
 * MLP: the same class, and every probability (regressors: every output, relative to max(1, |y|)) within
   net.DEFAULT_ATOL: the float32 device against scikit-learn's float64.
 """
@@ -48,6 +50,13 @@ class Parity:
         return {"samples": self.n_samples, "agree": self.n_agree, "mismatches": self.mismatches[:100],
                 "n_mismatches": len(self.mismatches), "device_accuracy": self.device_accuracy, **self.details,
                 "parity": self.ok}
+
+
+def is_cnn_file(path: Path) -> bool:
+    """A CNN for emlearn_cnn (ONNX, PyTorch): converted by tinysense.cnn.convert, not as a scikit-learn model."""
+    from tinysense.cnn.convert import is_network_file
+
+    return is_network_file(path)
 
 
 def family(estimator: Any) -> str | None:

@@ -19,7 +19,7 @@ static char printable(uint8_t c) {
 }
 
 static const char *const layer_names[CNN_N_LAYER_TYPES] = {
-    "?", "conv2d", "depthwise", "maxpool", "avgpool", "global_avgpool", "dense", "flatten", "softmax"
+    "?", "conv2d", "depthwise", "maxpool", "avgpool", "global_avgpool", "dense", "flatten", "softmax", "add"
 };
 
 static uint32_t align4(uint32_t n) {
@@ -38,7 +38,12 @@ uint32_t cnn_arena_required(const cnn_info_t *info) {
         const uint32_t size = tensor_bytes(info, (uint32_t)l->out_h * l->out_w * l->out_c);
         biggest = size > biggest ? size : biggest;
     }
-    return 2u * biggest;
+    return (info->n_slots ? info->n_slots : 2u) * biggest;
+}
+
+// The shape and int8 zero point of tensor t (0: the input image, j + 1: layer j's output; t <= the layers seen).
+static const cnn_layer_t *producer(const cnn_info_t *info, int t) {
+    return t > 0 ? &info->layers[t - 1] : NULL;
 }
 
 // The parameter bytes a layer needs, and how many weights/channels (for the checks after).
@@ -58,6 +63,9 @@ static uint32_t params_needed(const cnn_info_t *info, const cnn_layer_t *l, uint
             *n_weights = (uint32_t)l->out_c * l->in_h * l->in_w * l->in_c;
             *n_ch = l->out_c;
             break;
+        case CNN_LAYER_ADD:
+            *n_ch = info->dtype == CNN_DTYPE_INT8 ? 3u : 0u;   // (M, s) of input 1, input 2, output
+            return 8u * *n_ch;
         default:
             return 0;
     }
@@ -81,7 +89,6 @@ static int window_ok(uint32_t in, uint32_t out, uint32_t k, uint32_t stride, uin
 static cnn_status_t check_layer(const uint8_t *data, size_t len, cnn_info_t *info, int i, cnn_error_t *err) {
     cnn_layer_t *l = &info->layers[i];
     const uint8_t *p = data + CNN_HEADER_SIZE + (size_t)i * CNN_LAYER_SIZE;
-    const cnn_layer_t *prev = i > 0 ? &info->layers[i - 1] : NULL;
     l->type = p[0];
     l->act = p[1];
     l->kh = p[2];
@@ -99,17 +106,29 @@ static cnn_status_t check_layer(const uint8_t *data, size_t len, cnn_info_t *inf
     l->out_zp = (int8_t)p[25];
     l->act_min = (int8_t)p[26];
     l->act_max = (int8_t)p[27];
-    l->in_h = prev ? prev->out_h : info->in_h;
-    l->in_w = prev ? prev->out_w : info->in_w;
-    l->in_c = prev ? prev->out_c : info->in_c;
-    l->swap = 1;
-    if (l->type == 0 || l->type >= CNN_N_LAYER_TYPES) {
+    if (l->type == 0 || l->type >= CNN_N_LAYER_TYPES || (info->version == 1 && l->type == CNN_LAYER_ADD)) {
         return fail(err, CNN_ERR_FORMAT, "layer %d: unknown type %d", i, l->type);
     }
     const char *name = layer_names[l->type];
-    if (rd_u16(p + 14) != 0 || rd_u32(p + 28) != 0) {
+    if (rd_u16(p + 14) != 0 || p[31] != 0 || (info->version == 1 && rd_u32(p + 28) != 0)) {
         return fail(err, CNN_ERR_FORMAT, "layer %d (%s): reserved fields are not zero", i, name);
     }
+    // version 1: a chain; the slots alternate (flatten/softmax stay in place), see check_slots
+    l->src = info->version == 1 ? (uint8_t)i : p[28];
+    l->src2 = info->version == 1 ? 0 : p[29];
+    l->out_slot = p[30];
+    if (info->version == 1) {
+        const uint8_t in_slot = i > 0 ? info->layers[i - 1].out_slot : 0;
+        l->out_slot = (l->type == CNN_LAYER_FLATTEN || l->type == CNN_LAYER_SOFTMAX) ? in_slot : in_slot ^ 1u;
+    }
+    if (l->src > i || l->src2 > i || (l->type != CNN_LAYER_ADD && l->src2 != 0)) {
+        return fail(err, CNN_ERR_FORMAT, "layer %d (%s): input tensors %d, %d are not earlier tensors", i, name,
+            l->src, l->src2);
+    }
+    const cnn_layer_t *prev = producer(info, l->src);
+    l->in_h = prev ? prev->out_h : info->in_h;
+    l->in_w = prev ? prev->out_w : info->in_w;
+    l->in_c = prev ? prev->out_c : info->in_c;
     if (l->act > CNN_ACT_RELU6) {
         return fail(err, CNN_ERR_FORMAT, "layer %d (%s): unknown activation %d", i, name, l->act);
     }
@@ -163,8 +182,18 @@ static cnn_status_t check_layer(const uint8_t *data, size_t len, cnn_info_t *inf
             if (l->type == CNN_LAYER_SOFTMAX && i != info->n_layers - 1) {
                 return fail(err, CNN_ERR_FORMAT, "layer %d: softmax must be the last layer", i);
             }
-            l->swap = 0;
             break;
+        case CNN_LAYER_ADD: {
+            const cnn_layer_t *other = producer(info, l->src2);
+            const uint16_t h2 = other ? other->out_h : info->in_h, w2 = other ? other->out_w : info->in_w,
+                           c2 = other ? other->out_c : info->in_c;
+            if (h2 != l->in_h || w2 != l->in_w || c2 != l->in_c || l->out_h != l->in_h || l->out_w != l->in_w ||
+                l->out_c != l->in_c) {
+                return fail(err, CNN_ERR_FORMAT, "layer %d (add): shapes %dx%dx%d + %dx%dx%d -> %dx%dx%d differ", i,
+                    l->in_h, l->in_w, l->in_c, h2, w2, c2, l->out_h, l->out_w, l->out_c);
+            }
+            break;
+        }
         default:
             break;
     }
@@ -174,14 +203,20 @@ static cnn_status_t check_layer(const uint8_t *data, size_t len, cnn_info_t *inf
                 l->act_max);
         }
         const int keeps_quant = !(l->type == CNN_LAYER_CONV2D || l->type == CNN_LAYER_DEPTHWISE ||
-                                  l->type == CNN_LAYER_DENSE);
+                                  l->type == CNN_LAYER_DENSE || l->type == CNN_LAYER_ADD);
         if (keeps_quant && l->in_zp != l->out_zp) {
             return fail(err, CNN_ERR_FORMAT, "layer %d (%s): zero point changes (%d -> %d)", i, name, l->in_zp,
                 l->out_zp);
         }
-        if (prev && l->in_zp != prev->out_zp) {
-            return fail(err, CNN_ERR_FORMAT, "layer %d (%s): input zero point %d, previous output's %d", i, name,
-                l->in_zp, prev->out_zp);
+        // tensor 0's zero point is layer 0's in_zp (layer 0 always reads the input)
+        const int8_t src_zp = prev ? prev->out_zp : (i > 0 ? info->layers[0].in_zp : l->in_zp);
+        if (l->in_zp != src_zp) {
+            return fail(err, CNN_ERR_FORMAT, "layer %d (%s): input zero point %d, its input tensor's %d", i, name,
+                l->in_zp, src_zp);
+        }
+        if (l->type == CNN_LAYER_ADD) {
+            const cnn_layer_t *other = producer(info, l->src2);
+            l->in2_zp = other ? other->out_zp : (i > 0 ? info->layers[0].in_zp : l->in_zp);
         }
     } else if (p[24] || p[25] || p[26] || p[27]) {
         return fail(err, CNN_ERR_FORMAT, "layer %d (%s): quantisation fields in a float32 model", i, name);
@@ -212,7 +247,8 @@ static cnn_status_t check_layer(const uint8_t *data, size_t len, cnn_info_t *inf
             }
         }
     } else {
-        const uint8_t *mult = params + align4(n_weights) + 4u * n_ch;
+        // add: (M, s) pairs only; weighted layers: weights, biases, then M and s per channel
+        const uint8_t *mult = params + (l->type == CNN_LAYER_ADD ? 0u : align4(n_weights) + 4u * n_ch);
         for (uint32_t c = 0; c < n_ch; c++) {
             const int32_t m = (int32_t)rd_u32(mult + 4u * c), s = (int32_t)rd_u32(mult + 4u * (n_ch + c));
             if (m < 0 || s < 1 || s > 62) {
@@ -220,6 +256,53 @@ static cnn_status_t check_layer(const uint8_t *data, size_t len, cnn_info_t *inf
                     name, (unsigned)c, (long)m, (long)s);
             }
         }
+    }
+    return CNN_OK;
+}
+
+// The arena plan: every slot index is in range, flatten/softmax stay in their input's slot, add writes a free slot
+// or one of its inputs' (elementwise, so in place is safe), and no other layer writes a slot that holds a tensor
+// read by it or by a later layer (aliases made by flatten share their slot and are checked alike).
+static cnn_status_t check_slots(cnn_info_t *info, cnn_error_t *err) {
+    uint8_t slot_of[CNN_MAX_LAYERS + 1];
+    int last_use[CNN_MAX_LAYERS + 1];
+    const int n = info->n_layers;
+    for (int t = 0; t <= n; t++) {
+        last_use[t] = -1;
+    }
+    for (int i = 0; i < n; i++) {
+        const cnn_layer_t *l = &info->layers[i];
+        last_use[l->src] = i;
+        if (l->type == CNN_LAYER_ADD) {
+            last_use[l->src2] = i;
+        }
+    }
+    last_use[n] = n;   // the output is read after the last layer
+    slot_of[0] = 0;
+    for (int i = 0; i < n; i++) {
+        cnn_layer_t *l = &info->layers[i];
+        const char *name = layer_names[l->type];
+        l->in_slot = slot_of[l->src];
+        l->in2_slot = slot_of[l->src2];
+        if (l->out_slot >= info->n_slots) {
+            return fail(err, CNN_ERR_FORMAT, "layer %d (%s): arena slot %d, the model plans %d", i, name, l->out_slot,
+                info->n_slots);
+        }
+        if (l->type == CNN_LAYER_FLATTEN || l->type == CNN_LAYER_SOFTMAX) {
+            if (l->out_slot != l->in_slot) {
+                return fail(err, CNN_ERR_FORMAT, "layer %d (%s): must stay in its input's slot %d", i, name,
+                    l->in_slot);
+            }
+        } else {
+            for (int t = 0; t <= i; t++) {
+                if (slot_of[t] == l->out_slot &&
+                    (last_use[t] > i || (last_use[t] == i && l->type != CNN_LAYER_ADD))) {
+                    return fail(err, CNN_ERR_FORMAT, "layer %d (%s): writes slot %d over tensor %d, still needed", i,
+                        name, l->out_slot, t);
+                }
+            }
+        }
+        slot_of[i + 1] = l->out_slot;
     }
     return CNN_OK;
 }
@@ -236,10 +319,11 @@ cnn_status_t cnn_check_file(const uint8_t *data, size_t len, cnn_info_t *info, c
     if (len < CNN_HEADER_SIZE) {
         return fail(err, CNN_ERR_FORMAT, "truncated header: %d of %d bytes", (int)len, CNN_HEADER_SIZE);
     }
-    if (data[4] != CNN_FORMAT_VERSION) {
-        return fail(err, CNN_ERR_FORMAT, "format version %d is not supported (expected %d)", data[4],
+    if (data[4] != 1 && data[4] != CNN_FORMAT_VERSION) {
+        return fail(err, CNN_ERR_FORMAT, "format version %d is not supported (expected 1 or %d)", data[4],
             CNN_FORMAT_VERSION);
     }
+    info->version = data[4];
     info->file_size = rd_u32(data + 12);
     if (info->file_size != len) {
         return fail(err, CNN_ERR_FORMAT, "file is %u bytes, the header says %u (truncated or padded?)", (unsigned)len,
@@ -255,8 +339,12 @@ cnn_status_t cnn_check_file(const uint8_t *data, size_t len, cnn_info_t *info, c
     if (info->dtype != CNN_DTYPE_FLOAT32 && info->dtype != CNN_DTYPE_INT8) {
         return fail(err, CNN_ERR_FORMAT, "dtype %d is unknown (1 float32, 2 int8)", info->dtype);
     }
-    if (data[7] != 0 || rd_u16(data + 26) != 0 || rd_u32(data + 44) != 0) {
+    if (data[7] != 0 || (info->version == 1 && rd_u16(data + 26) != 0) || rd_u32(data + 44) != 0) {
         return fail(err, CNN_ERR_FORMAT, "flags/reserved header fields are not zero");
+    }
+    info->n_slots = info->version == 1 ? 2u : rd_u16(data + 26);
+    if (info->n_slots < 1 || info->n_slots > CNN_MAX_SLOTS) {
+        return fail(err, CNN_ERR_FORMAT, "%d arena slots (1 to %d supported)", info->n_slots, CNN_MAX_SLOTS);
     }
     if (info->n_layers < 1 || info->n_layers > CNN_MAX_LAYERS) {
         return fail(err, CNN_ERR_FORMAT, "%d layers (1 to %d supported)", info->n_layers, CNN_MAX_LAYERS);
@@ -288,6 +376,9 @@ cnn_status_t cnn_check_file(const uint8_t *data, size_t len, cnn_info_t *info, c
             return CNN_ERR_FORMAT;
         }
     }
+    if (check_slots(info, err) != CNN_OK) {
+        return CNN_ERR_FORMAT;
+    }
     const cnn_layer_t *last = &info->layers[info->n_layers - 1];
     info->out_h = last->out_h;
     info->out_w = last->out_w;
@@ -299,9 +390,10 @@ cnn_status_t cnn_check_file(const uint8_t *data, size_t len, cnn_info_t *info, c
     }
     const uint32_t required = cnn_arena_required(info);
     if (info->arena_size != required) {
-        return fail(err, CNN_ERR_FORMAT, "arena of %u bytes planned, the layers need %u", (unsigned)info->arena_size,
-            (unsigned)required);
+        return fail(err, CNN_ERR_FORMAT, "arena of %u bytes planned, the layers need %u (%d slots)",
+            (unsigned)info->arena_size, (unsigned)required, info->n_slots);
     }
+    info->slot_size = required / info->n_slots;
     return CNN_OK;
 }
 
@@ -335,80 +427,199 @@ static q_params_t q_params(const uint8_t *data, const cnn_layer_t *l, uint32_t n
     return q;
 }
 
-static void conv_q(const uint8_t *data, const cnn_layer_t *l, const int8_t *x, int8_t *y) {
-    const uint32_t ic = l->in_c, oc = l->out_c;
-    const q_params_t q = q_params(data, l, oc * l->kh * l->kw * ic);
-    const int32_t zp = l->in_zp;
+// The int8 hot loops are written so that a compiler can vectorise them: run-time-length loops over contiguous
+// int8 data whose products fit in int16 (|w| <= 128, |x - zp| <= 255: |w * (x - zp)| <= 32640), summed in
+// int32 (x86 SSE2: pmaddwd). gcc's -O2 uses the "very cheap" vectoriser cost model, which refuses loops of
+// unknown length; these functions ask for the dynamic model (what -O3 uses). Other compilers: plain C.
+#if defined(__GNUC__) && !defined(__clang__)
+#define CNN_VECTORIZE __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic")))
+#else
+#define CNN_VECTORIZE
+#endif
+
+// The sums over i < n of w0[i] * (x[i] - zp) and w1[i] * (x[i] - zp), added to *acc0 and *acc1: two weight
+// rows share each input load and its zero-point subtraction.
+static CNN_VECTORIZE void dot2_q(const int8_t *w0, const int8_t *w1, const int8_t *x, size_t n, int16_t zp,
+    int32_t *acc0, int32_t *acc1) {
+    int32_t s0 = 0, s1 = 0;
+    for (size_t i = 0; i < n; i++) {
+        const int16_t v = (int16_t)(x[i] - zp);
+        s0 += (int16_t)w0[i] * v;
+        s1 += (int16_t)w1[i] * v;
+    }
+    *acc0 += s0;
+    *acc1 += s1;
+}
+
+static CNN_VECTORIZE int32_t dot_q(const int8_t *w, const int8_t *x, size_t n, int16_t zp) {
+    int32_t s = 0;
+    for (size_t i = 0; i < n; i++) {
+        s += (int16_t)w[i] * (int16_t)(x[i] - zp);
+    }
+    return s;
+}
+
+// The part of a window [start, start + k) inside [0, size): [*lo, *hi) relative to start (padding is skipped:
+// in TFLite's scheme a padded input equals the zero point, so it adds w * 0).
+static void window_span(int start, int k, int size, int *lo, int *hi) {
+    *lo = start < 0 ? -start : 0;
+    *hi = start + k > size ? size - start : k;
+}
+
+static CNN_VECTORIZE int32_t dot_window_q(const int8_t *w, const int16_t *v, size_t n) {
+    int32_t s = 0;
+    for (size_t i = 0; i < n; i++) {
+        s += (int16_t)w[i] * v[i];
+    }
+    return s;
+}
+
+// Two weight rows against the same window: the window's loads and the loop are shared.
+static CNN_VECTORIZE void dot2_window_q(const int8_t *w0, const int8_t *w1, const int16_t *v, size_t n,
+    int32_t *acc0, int32_t *acc1) {
+    int32_t s0 = 0, s1 = 0;
+    for (size_t i = 0; i < n; i++) {
+        s0 += (int16_t)w0[i] * v[i];
+        s1 += (int16_t)w1[i] * v[i];
+    }
+    *acc0 = s0;
+    *acc1 = s1;
+}
+
+#ifndef CNN_WINDOW_MAX   // (a build may set it, e.g. to 1 to exercise the row path in tests)
+#define CNN_WINDOW_MAX 1024   // conv2d windows of up to kh * kw * in_c = 1024 values are gathered (2 KB of stack)
+#endif
+
+// Per output pixel: the window (kh x kw x in_c, the layout of one output channel's weights) is gathered once
+// into an int16 buffer as x - zp, with 0 where it hangs over the input (a padded input equals the zero point,
+// so it adds w * 0: the same sum as skipping it); then every output channel is ONE contiguous dot product of
+// that buffer with its weight row (x86 SSE2: pmaddwd). Larger windows: per row, the valid columns times the
+// input channels are one contiguous run in both the H x W x C input and the weights, two output channels
+// sharing the input loads.
+static CNN_VECTORIZE void conv_q(const uint8_t *data, const cnn_layer_t *l, const int8_t *x, int8_t *y) {
+    const size_t ic = l->in_c, oc = l->out_c, row = (size_t)l->kw * ic, wsize = (size_t)l->kh * row;
+    const q_params_t q = q_params(data, l, (uint32_t)(oc * wsize));
+    const int16_t zp = l->in_zp;
+    int16_t window[CNN_WINDOW_MAX];
     for (int oy = 0; oy < l->out_h; oy++) {
+        const int y0 = oy * l->sh - l->pad_t;
+        int ky0, ky1;
+        window_span(y0, l->kh, l->in_h, &ky0, &ky1);
         for (int ox = 0; ox < l->out_w; ox++) {
-            const int y0 = oy * l->sh - l->pad_t, x0 = ox * l->sw - l->pad_l;
-            for (uint32_t o = 0; o < oc; o++) {
-                const int8_t *wo = q.w + o * l->kh * l->kw * ic;
-                int32_t acc = 0;
-                for (int ky = 0; ky < l->kh; ky++) {
-                    const int iy = y0 + ky;
-                    if (iy < 0 || iy >= l->in_h) {
-                        continue;
-                    }
-                    for (int kx = 0; kx < l->kw; kx++) {
-                        const int ix = x0 + kx;
-                        if (ix < 0 || ix >= l->in_w) {
-                            continue;
-                        }
-                        const int8_t *xp = x + ((uint32_t)iy * l->in_w + (uint32_t)ix) * ic;
-                        const int8_t *wp = wo + ((uint32_t)ky * l->kw + (uint32_t)kx) * ic;
-                        for (uint32_t c = 0; c < ic; c++) {   // the SIMD-replaceable inner loop
-                            acc += (int32_t)wp[c] * ((int32_t)xp[c] - zp);
-                        }
+            const int x0 = ox * l->sw - l->pad_l;
+            int kx0, kx1;
+            window_span(x0, l->kw, l->in_w, &kx0, &kx1);
+            const size_t n = (size_t)(kx1 - kx0) * ic, xstride = (size_t)l->in_w * ic;
+            // the first valid input of the first valid row
+            const int8_t *xs = x + ((size_t)(y0 + ky0) * l->in_w + (size_t)(x0 + kx0)) * ic;
+            int8_t *yp = y + ((size_t)oy * l->out_w + (size_t)ox) * oc;
+            if (wsize <= CNN_WINDOW_MAX) {
+                if (ky1 - ky0 < l->kh || kx1 - kx0 < l->kw) {
+                    memset(window, 0, wsize * sizeof(window[0]));
+                }
+                for (int ky = ky0; ky < ky1; ky++) {
+                    const int8_t *src = xs + (size_t)(ky - ky0) * xstride;
+                    int16_t *dst = window + (size_t)ky * row + (size_t)kx0 * ic;
+                    for (size_t i = 0; i < n; i++) {
+                        dst[i] = (int16_t)(src[i] - zp);
                     }
                 }
-                y[((uint32_t)oy * l->out_w + (uint32_t)ox) * oc + o] =
-                    requantize((int64_t)acc + q.bias[o], q.mult[o], q.shift[o], l);
+                size_t o = 0;
+                for (; o + 2 <= oc; o += 2) {
+                    int32_t acc0, acc1;
+                    dot2_window_q(q.w + o * wsize, q.w + (o + 1) * wsize, window, wsize, &acc0, &acc1);
+                    yp[o] = requantize((int64_t)acc0 + q.bias[o], q.mult[o], q.shift[o], l);
+                    yp[o + 1] = requantize((int64_t)acc1 + q.bias[o + 1], q.mult[o + 1], q.shift[o + 1], l);
+                }
+                if (o < oc) {
+                    const int32_t acc = dot_window_q(q.w + o * wsize, window, wsize);
+                    yp[o] = requantize((int64_t)acc + q.bias[o], q.mult[o], q.shift[o], l);
+                }
+                continue;
+            }
+            const size_t ws = (size_t)ky0 * row + (size_t)kx0 * ic;
+            size_t o = 0;
+            for (; o + 2 <= oc; o += 2) {
+                const int8_t *w0 = q.w + o * wsize + ws, *w1 = w0 + wsize;
+                int32_t acc0 = 0, acc1 = 0;
+                for (int ky = ky0; ky < ky1; ky++) {
+                    const size_t d = (size_t)(ky - ky0);
+                    dot2_q(w0 + d * row, w1 + d * row, xs + d * xstride, n, zp, &acc0, &acc1);
+                }
+                yp[o] = requantize((int64_t)acc0 + q.bias[o], q.mult[o], q.shift[o], l);
+                yp[o + 1] = requantize((int64_t)acc1 + q.bias[o + 1], q.mult[o + 1], q.shift[o + 1], l);
+            }
+            if (o < oc) {
+                const int8_t *w0 = q.w + o * wsize + ws;
+                int32_t acc = 0;
+                for (int ky = ky0; ky < ky1; ky++) {
+                    const size_t d = (size_t)(ky - ky0);
+                    acc += dot_q(w0 + d * row, xs + d * xstride, n, zp);
+                }
+                yp[o] = requantize((int64_t)acc + q.bias[o], q.mult[o], q.shift[o], l);
             }
         }
     }
 }
 
-static void depthwise_q(const uint8_t *data, const cnn_layer_t *l, const int8_t *x, int8_t *y) {
-    const uint32_t ch = l->out_c;
-    const q_params_t q = q_params(data, l, (uint32_t)l->kh * l->kw * ch);
-    const int32_t zp = l->in_zp;
+#define CNN_DW_BLOCK 32   // depthwise: channels accumulated at once (int32 on the stack)
+
+// acc[c] += w[c] * (x[c] - zp) over n contiguous channels (one kernel tap of a depthwise filter).
+static CNN_VECTORIZE void mac_channels_q(int32_t *acc, const int8_t *w, const int8_t *x, size_t n, int16_t zp) {
+    for (size_t c = 0; c < n; c++) {
+        acc[c] += (int16_t)w[c] * (int16_t)(x[c] - zp);
+    }
+}
+
+// Per output pixel, blocks of CNN_DW_BLOCK channels: each valid kernel tap adds a contiguous run of channels
+// (weights KH x KW x C, inputs H x W x C), the window clipped to the input outside the channel loop.
+static CNN_VECTORIZE void depthwise_q(const uint8_t *data, const cnn_layer_t *l, const int8_t *x, int8_t *y) {
+    const size_t ch = l->out_c;
+    const q_params_t q = q_params(data, l, (uint32_t)((size_t)l->kh * l->kw * ch));
+    const int16_t zp = l->in_zp;
+    int32_t acc[CNN_DW_BLOCK];
     for (int oy = 0; oy < l->out_h; oy++) {
+        const int y0 = oy * l->sh - l->pad_t;
+        int ky0, ky1;
+        window_span(y0, l->kh, l->in_h, &ky0, &ky1);
         for (int ox = 0; ox < l->out_w; ox++) {
-            const int y0 = oy * l->sh - l->pad_t, x0 = ox * l->sw - l->pad_l;
-            int8_t *yp = y + ((uint32_t)oy * l->out_w + (uint32_t)ox) * ch;
-            for (uint32_t c = 0; c < ch; c++) {
-                int32_t acc = 0;
-                for (int ky = 0; ky < l->kh; ky++) {
-                    const int iy = y0 + ky;
-                    if (iy < 0 || iy >= l->in_h) {
-                        continue;
-                    }
-                    for (int kx = 0; kx < l->kw; kx++) {
-                        const int ix = x0 + kx;
-                        if (ix >= 0 && ix < l->in_w) {
-                            acc += (int32_t)q.w[((uint32_t)ky * l->kw + (uint32_t)kx) * ch + c] *
-                                   ((int32_t)x[((uint32_t)iy * l->in_w + (uint32_t)ix) * ch + c] - zp);
-                        }
+            const int x0 = ox * l->sw - l->pad_l;
+            int kx0, kx1;
+            window_span(x0, l->kw, l->in_w, &kx0, &kx1);
+            int8_t *yp = y + ((size_t)oy * l->out_w + (size_t)ox) * ch;
+            for (size_t c0 = 0; c0 < ch; c0 += CNN_DW_BLOCK) {
+                const size_t n = ch - c0 < CNN_DW_BLOCK ? ch - c0 : CNN_DW_BLOCK;
+                memset(acc, 0, sizeof(acc));
+                for (int ky = ky0; ky < ky1; ky++) {
+                    const int8_t *xrow = x + ((size_t)(y0 + ky) * l->in_w + (size_t)(x0 + kx0)) * ch + c0;
+                    const int8_t *wrow = q.w + ((size_t)ky * l->kw + (size_t)kx0) * ch + c0;
+                    for (int kx = kx0; kx < kx1; kx++) {
+                        const size_t d = (size_t)(kx - kx0) * ch;
+                        mac_channels_q(acc, wrow + d, xrow + d, n, zp);
                     }
                 }
-                yp[c] = requantize((int64_t)acc + q.bias[c], q.mult[c], q.shift[c], l);
+                for (size_t c = 0; c < n; c++) {
+                    yp[c0 + c] = requantize((int64_t)acc[c] + q.bias[c0 + c], q.mult[c0 + c], q.shift[c0 + c], l);
+                }
             }
         }
     }
 }
 
-static void dense_q(const uint8_t *data, const cnn_layer_t *l, const int8_t *x, int8_t *y) {
-    const uint32_t n = (uint32_t)l->in_h * l->in_w * l->in_c;
-    const q_params_t q = q_params(data, l, n * l->out_c);
-    const int32_t zp = l->in_zp;
-    for (uint32_t o = 0; o < l->out_c; o++) {
-        const int8_t *w = q.w + o * n;
-        int32_t acc = 0;
-        for (uint32_t k = 0; k < n; k++) {
-            acc += (int32_t)w[k] * ((int32_t)x[k] - zp);
-        }
-        y[o] = requantize((int64_t)acc + q.bias[o], q.mult[o], q.shift[o], l);
+// Two output rows at a time against the same (flattened) input.
+static CNN_VECTORIZE void dense_q(const uint8_t *data, const cnn_layer_t *l, const int8_t *x, int8_t *y) {
+    const size_t n = (size_t)l->in_h * l->in_w * l->in_c, oc = l->out_c;
+    const q_params_t q = q_params(data, l, (uint32_t)(n * oc));
+    const int16_t zp = l->in_zp;
+    size_t o = 0;
+    for (; o + 2 <= oc; o += 2) {
+        int32_t acc0 = 0, acc1 = 0;
+        dot2_q(q.w + o * n, q.w + (o + 1) * n, x, n, zp, &acc0, &acc1);
+        y[o] = requantize((int64_t)acc0 + q.bias[o], q.mult[o], q.shift[o], l);
+        y[o + 1] = requantize((int64_t)acc1 + q.bias[o + 1], q.mult[o + 1], q.shift[o + 1], l);
+    }
+    if (o < oc) {
+        y[o] = requantize((int64_t)dot_q(q.w + o * n, x, n, zp) + q.bias[o], q.mult[o], q.shift[o], l);
     }
 }
 
@@ -449,6 +660,25 @@ static void pool_q(const cnn_layer_t *l, const int8_t *x, int8_t *y) {
     }
 }
 
+// TFLite's ADD: both inputs rescaled to a common scale (after a 20-bit left shift, for precision), summed,
+// requantised to the output. Elementwise, so y may be x1 or x2 (the planner writes in place when it can).
+static int32_t rescale_q(int32_t v, int32_t mult, int32_t shift) {
+    if (shift < 1 || shift > 62 || mult < 0) {   // only if the buffer was modified after cnn_check_file
+        return 0;
+    }
+    return (int32_t)(((int64_t)v * mult + ((int64_t)1 << (shift - 1))) >> shift);
+}
+
+static void add_q(const uint8_t *data, const cnn_layer_t *l, const int8_t *x1, const int8_t *x2, int8_t *y) {
+    const int32_t *p = (const int32_t *)(const void *)(data + l->params_offset);   // M1, M2, M, s1, s2, s
+    const uint32_t n = (uint32_t)l->out_h * l->out_w * l->out_c;
+    for (uint32_t k = 0; k < n; k++) {
+        const int32_t a = rescale_q(((int32_t)x1[k] - l->in_zp) * (1 << CNN_ADD_LEFT_SHIFT), p[0], p[3]);
+        const int32_t b = rescale_q(((int32_t)x2[k] - l->in2_zp) * (1 << CNN_ADD_LEFT_SHIFT), p[1], p[4]);
+        y[k] = requantize((int64_t)a + b, p[2], p[5], l);
+    }
+}
+
 // ---- float32 kernels ----
 
 static float act_f(float v, uint8_t act) {
@@ -461,63 +691,74 @@ static float act_f(float v, uint8_t act) {
     return v;
 }
 
+// The window clipped to the input per output pixel, as conv_q; each output sums bias, then rows top to bottom,
+// each row's kw * in_c contiguous products in order: the same float32 additions, in the same order, as a plain
+// loop over ky, kx, c (results do not depend on this layout).
 static void conv_f(const uint8_t *data, const cnn_layer_t *l, const float *x, float *y) {
-    const uint32_t ic = l->in_c, oc = l->out_c;
+    const size_t ic = l->in_c, oc = l->out_c, row = (size_t)l->kw * ic, wsize = (size_t)l->kh * row;
     const float *w = (const float *)(const void *)(data + l->params_offset);
-    const float *bias = w + oc * l->kh * l->kw * ic;
+    const float *bias = w + oc * wsize;
     for (int oy = 0; oy < l->out_h; oy++) {
+        const int y0 = oy * l->sh - l->pad_t;
+        int ky0, ky1;
+        window_span(y0, l->kh, l->in_h, &ky0, &ky1);
         for (int ox = 0; ox < l->out_w; ox++) {
-            const int y0 = oy * l->sh - l->pad_t, x0 = ox * l->sw - l->pad_l;
-            for (uint32_t o = 0; o < oc; o++) {
-                const float *wo = w + o * l->kh * l->kw * ic;
+            const int x0 = ox * l->sw - l->pad_l;
+            int kx0, kx1;
+            window_span(x0, l->kw, l->in_w, &kx0, &kx1);
+            const size_t n = (size_t)(kx1 - kx0) * ic, xstride = (size_t)l->in_w * ic;
+            const float *xs = x + ((size_t)(y0 + ky0) * l->in_w + (size_t)(x0 + kx0)) * ic;
+            const float *ws = w + (size_t)ky0 * row + (size_t)kx0 * ic;
+            float *yp = y + ((size_t)oy * l->out_w + (size_t)ox) * oc;
+            for (size_t o = 0; o < oc; o++) {
+                const float *wo = ws + o * wsize;
                 float acc = bias[o];
-                for (int ky = 0; ky < l->kh; ky++) {
-                    const int iy = y0 + ky;
-                    if (iy < 0 || iy >= l->in_h) {
-                        continue;
-                    }
-                    for (int kx = 0; kx < l->kw; kx++) {
-                        const int ix = x0 + kx;
-                        if (ix < 0 || ix >= l->in_w) {
-                            continue;
-                        }
-                        const float *xp = x + ((uint32_t)iy * l->in_w + (uint32_t)ix) * ic;
-                        const float *wp = wo + ((uint32_t)ky * l->kw + (uint32_t)kx) * ic;
-                        for (uint32_t c = 0; c < ic; c++) {
-                            acc += wp[c] * xp[c];
-                        }
+                for (int ky = ky0; ky < ky1; ky++) {
+                    const float *wp = wo + (size_t)(ky - ky0) * row, *xp = xs + (size_t)(ky - ky0) * xstride;
+                    for (size_t i = 0; i < n; i++) {
+                        acc += wp[i] * xp[i];
                     }
                 }
-                y[((uint32_t)oy * l->out_w + (uint32_t)ox) * oc + o] = act_f(acc, l->act);
+                yp[o] = act_f(acc, l->act);
             }
         }
     }
 }
 
-static void depthwise_f(const uint8_t *data, const cnn_layer_t *l, const float *x, float *y) {
-    const uint32_t ch = l->out_c;
+// Blocks of CNN_DW_BLOCK channels, one accumulator each (bias, then the valid taps in ky, kx order: the same
+// sums as one channel at a time, and independent lanes a compiler may vectorise without reordering them).
+static CNN_VECTORIZE void depthwise_f(const uint8_t *data, const cnn_layer_t *l, const float *x, float *y) {
+    const size_t ch = l->out_c;
     const float *w = (const float *)(const void *)(data + l->params_offset);
-    const float *bias = w + (uint32_t)l->kh * l->kw * ch;
+    const float *bias = w + (size_t)l->kh * l->kw * ch;
+    float acc[CNN_DW_BLOCK];
     for (int oy = 0; oy < l->out_h; oy++) {
+        const int y0 = oy * l->sh - l->pad_t;
+        int ky0, ky1;
+        window_span(y0, l->kh, l->in_h, &ky0, &ky1);
         for (int ox = 0; ox < l->out_w; ox++) {
-            const int y0 = oy * l->sh - l->pad_t, x0 = ox * l->sw - l->pad_l;
-            float *yp = y + ((uint32_t)oy * l->out_w + (uint32_t)ox) * ch;
-            for (uint32_t c = 0; c < ch; c++) {
-                float acc = bias[c];
-                for (int ky = 0; ky < l->kh; ky++) {
-                    const int iy = y0 + ky;
-                    if (iy < 0 || iy >= l->in_h) {
-                        continue;
-                    }
-                    for (int kx = 0; kx < l->kw; kx++) {
-                        const int ix = x0 + kx;
-                        if (ix >= 0 && ix < l->in_w) {
-                            acc += w[((uint32_t)ky * l->kw + (uint32_t)kx) * ch + c] *
-                                   x[((uint32_t)iy * l->in_w + (uint32_t)ix) * ch + c];
+            const int x0 = ox * l->sw - l->pad_l;
+            int kx0, kx1;
+            window_span(x0, l->kw, l->in_w, &kx0, &kx1);
+            float *yp = y + ((size_t)oy * l->out_w + (size_t)ox) * ch;
+            for (size_t c0 = 0; c0 < ch; c0 += CNN_DW_BLOCK) {
+                const size_t n = ch - c0 < CNN_DW_BLOCK ? ch - c0 : CNN_DW_BLOCK;
+                for (size_t c = 0; c < n; c++) {
+                    acc[c] = bias[c0 + c];
+                }
+                for (int ky = ky0; ky < ky1; ky++) {
+                    const float *xrow = x + ((size_t)(y0 + ky) * l->in_w + (size_t)(x0 + kx0)) * ch + c0;
+                    const float *wrow = w + ((size_t)ky * l->kw + (size_t)kx0) * ch + c0;
+                    for (int kx = kx0; kx < kx1; kx++) {
+                        const size_t d = (size_t)(kx - kx0) * ch;
+                        for (size_t c = 0; c < n; c++) {
+                            acc[c] += wrow[d + c] * xrow[d + c];
                         }
                     }
                 }
-                yp[c] = act_f(acc, l->act);
+                for (size_t c = 0; c < n; c++) {
+                    yp[c0 + c] = act_f(acc[c], l->act);
+                }
             }
         }
     }
@@ -565,6 +806,13 @@ static void pool_f(const cnn_layer_t *l, const float *x, float *y) {
     }
 }
 
+static void add_f(const cnn_layer_t *l, const float *x1, const float *x2, float *y) {
+    const uint32_t n = (uint32_t)l->out_h * l->out_w * l->out_c;
+    for (uint32_t k = 0; k < n; k++) {
+        y[k] = act_f(x1[k] + x2[k], l->act);
+    }
+}
+
 static void softmax_f(float *v, uint32_t n) {
     float top = v[0];
     for (uint32_t i = 1; i < n; i++) {
@@ -582,16 +830,16 @@ static void softmax_f(float *v, uint32_t n) {
 
 void cnn_run(const cnn_model_t *m, const uint8_t *image, float *out) {
     const cnn_info_t *info = m->info;
-    uint8_t *half[2] = { m->arena, m->arena + info->arena_size / 2u };
-    int cur = 0;
+    uint8_t *const arena = m->arena;
+    const uint32_t slot = info->slot_size;
     const int quant = info->dtype == CNN_DTYPE_INT8;
     if (quant) {
-        int8_t *x = (int8_t *)half[0];
+        int8_t *x = (int8_t *)arena;   // the input is in slot 0
         for (uint32_t i = 0; i < info->n_inputs; i++) {
             x[i] = (int8_t)((int32_t)image[i] - 128);
         }
     } else {
-        float *x = (float *)(void *)half[0];
+        float *x = (float *)(void *)arena;
         for (uint32_t i = 0; i < info->n_inputs; i++) {
             x[i] = (float)image[i] * info->in_scale + info->in_offset;
         }
@@ -599,7 +847,7 @@ void cnn_run(const cnn_model_t *m, const uint8_t *image, float *out) {
     int softmax = 0;
     for (int i = 0; i < info->n_layers; i++) {
         const cnn_layer_t *l = &info->layers[i];
-        void *x = half[cur], *y = half[cur ^ l->swap];
+        void *x = arena + l->in_slot * slot, *y = arena + l->out_slot * slot;
         switch (l->type) {
             case CNN_LAYER_CONV2D:
                 quant ? conv_q(m->data, l, x, y) : conv_f(m->data, l, x, y);
@@ -615,21 +863,26 @@ void cnn_run(const cnn_model_t *m, const uint8_t *image, float *out) {
             case CNN_LAYER_GLOBAL_AVGPOOL:
                 quant ? pool_q(l, x, y) : pool_f(l, x, y);
                 break;
+            case CNN_LAYER_ADD: {
+                void *x2 = arena + l->in2_slot * slot;
+                quant ? add_q(m->data, l, x, x2, y) : add_f(l, x, x2, y);
+                break;
+            }
             case CNN_LAYER_SOFTMAX:
                 softmax = 1;
                 break;
             default:   // flatten: the same bytes, a new shape
                 break;
         }
-        cur ^= l->swap;
     }
+    const uint8_t *result = arena + info->layers[info->n_layers - 1].out_slot * slot;
     if (quant) {
-        const int8_t *q = (const int8_t *)half[cur];
+        const int8_t *q = (const int8_t *)result;
         for (uint32_t i = 0; i < info->n_outputs; i++) {
             out[i] = (float)((int32_t)q[i] - info->out_zp) * info->out_scale;
         }
     } else {
-        memcpy(out, half[cur], info->n_outputs * sizeof(float));
+        memcpy(out, result, info->n_outputs * sizeof(float));
     }
     if (softmax) {
         softmax_f(out, info->n_outputs);

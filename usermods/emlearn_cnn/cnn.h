@@ -1,10 +1,13 @@
 // Convolutional neural network inference, int8 and float32: pure C99 core, no MicroPython includes,
-// no global state, no allocation. Models are written by tools/tinysense/cnn (PyTorch converter); the
+// no global state, no allocation. Models are written by tools/tinysense/cnn (PyTorch, torch.fx, ONNX); the
 // NumPy integer reference there (tinysense.cnn.reference) computes the same arithmetic bit for bit.
 //
-// Tensors are H x W x C (channels innermost). Layers run one after another, ping-pong between two
-// halves of one arena whose size the converter plans and stores in the file; flatten is free (same
-// bytes, new shape). Every inner loop runs over contiguous channels (conv: input channels against an
+// Tensors are H x W x C (channels innermost). Tensor 0 is the input image, tensor i + 1 the output of
+// layer i. Layers run in file order (a topological order of the graph); each reads one earlier tensor
+// (src; add also src2) and writes one of n_slots equal slots of one arena (each slot holds the largest
+// tensor). The converter plans the slots by liveness and stores them in the file: a sequential model
+// ping-pongs between two slots, a residual block keeps its shortcut in a third; cnn_check_file proves
+// that no layer overwrites a tensor a later layer still reads. Flatten is free (same bytes, new shape). Every inner loop runs over contiguous channels (conv: input channels against an
 // O x KH x KW x I weight row; depthwise: channels against KH x KW x C weights; dense: a weight row), so a
 // SIMD kernel (ESP32-S3 PIE) can replace it later without changing the file format.
 //
@@ -16,22 +19,31 @@
 // +infinity (TFLite's "single rounding" variant, not gemmlowp's double rounding). ReLU / ReLU6 are the
 // clamp bounds. Pooling keeps the input's scale and zero point; average pooling divides the int32 sum by
 // the count rounding half away from zero. The input image's uint8 pixel p becomes q = p - 128.
+// add (TFLite's ADD): both inputs are shifted left by 20 bits and rescaled to a common scale with their
+// own (M, s) (one rounding each, as above), summed in int32 and requantised with the output's (M, s):
+//     a = ((q1 - zp1) << 20) rescaled by (M1, s1); b likewise; q_out = clamp(requant(a + b, M, s) + out_zp)
 // The output is dequantised as (float)(q - out_zp) * out_scale (one float32 multiplication); a final
 // softmax runs in float32 on those values.
 //
 // Model file (little-endian; every offset from the start of the file):
-//   header (48 bytes): "TSCN", u8 version, u8 dtype (1 float32, 2 int8), u8 n_layers, u8 flags (0),
-//     u32 CRC32 (of the 8 bytes before it, then of everything after it), u32 file length,
-//     u32 arena bytes, u16 in_h, in_w, in_c, u16 0, f32 in_scale, f32 in_offset (float32 models: the
+//   header (48 bytes): "TSCN", u8 version (2; version 1 is still read), u8 dtype (1 float32, 2 int8),
+//     u8 n_layers, u8 flags (0), u32 CRC32 (of the 8 bytes before it, then of everything after it),
+//     u32 file length, u32 arena bytes (n_slots x the largest tensor's bytes rounded up to 16),
+//     u16 in_h, in_w, in_c, u16 n_slots (version 1: 0, meaning 2), f32 in_scale, f32 in_offset (float32 models: the
 //     network's input is p * in_scale + in_offset), f32 out_scale, i32 out_zp (int8), u32 0
 //   n_layers records of 32 bytes: u8 type, u8 act, u8 kh, u8 kw, u8 stride_h, u8 stride_w, u8 pad_top,
 //     u8 pad_left, u16 out_h, out_w, out_c, u16 0, u32 params offset, u32 params bytes,
-//     i8 in_zp, i8 out_zp, i8 act_min, i8 act_max (int8 models; 0 in float32 ones), u32 0
+//     i8 in_zp, i8 out_zp, i8 act_min, i8 act_max (int8 models; 0 in float32 ones),
+//     u8 src, u8 src2 (tensor indices, src <= layer index; src2 for add only, else 0), u8 out_slot, u8 0
+//     (version 1: all four 0, meaning src = the previous layer, slots alternating 0, 1, 0, ...; the input in 0)
+//   The input image is in slot 0. flatten/softmax must write their input's slot; add may write one of its
+//   inputs' slots when that input is not read later; every other layer writes a slot holding no live tensor.
 //   parameters, each block 16-byte aligned:
 //     conv2d     float: w[out_c][kh][kw][in_c], b[out_c]
 //                int8:  w int8[out_c][kh][kw][in_c] (padded to 4 bytes), i32 bias[out_c], i32 M[out_c], i32 s[out_c]
 //     depthwise  the same with w[kh][kw][c] (one filter per channel, out_c == in_c)
 //     dense      the same with w[out][in] (in = in_h * in_w * in_c, flattened H x W x C)
+//     add        float: none; int8: i32 M[3], i32 s[3] (input 1, input 2, output)
 //     pools, global average pool, flatten, softmax: none
 #ifndef CNN_H
 #define CNN_H
@@ -40,7 +52,9 @@
 #include <stdint.h>
 
 #define CNN_MAGIC "TSCN"
-#define CNN_FORMAT_VERSION 1
+#define CNN_FORMAT_VERSION 2
+#define CNN_MAX_SLOTS 16
+#define CNN_ADD_LEFT_SHIFT 20
 #define CNN_HEADER_SIZE 48
 #define CNN_LAYER_SIZE 32
 #define CNN_MAX_LAYERS 64
@@ -61,7 +75,8 @@
 #define CNN_LAYER_DENSE 6
 #define CNN_LAYER_FLATTEN 7
 #define CNN_LAYER_SOFTMAX 8
-#define CNN_N_LAYER_TYPES 9
+#define CNN_LAYER_ADD 9
+#define CNN_N_LAYER_TYPES 10
 
 #define CNN_ACT_NONE 0
 #define CNN_ACT_RELU 1
@@ -72,7 +87,9 @@ typedef struct {
     uint16_t in_h, in_w, in_c, out_h, out_w, out_c;
     int8_t in_zp, out_zp, act_min, act_max;
     uint32_t params_offset, params_size;
-    uint8_t swap;   // 1: writes the other arena half (0 for flatten/softmax, which work in place)
+    uint8_t src, src2;              // tensor indices (0 the input, j + 1 layer j's output); src2: add only
+    uint8_t in_slot, in2_slot, out_slot;
+    int8_t in2_zp;                  // add, int8: the second input's zero point
 } cnn_layer_t;
 
 typedef struct {
@@ -81,7 +98,10 @@ typedef struct {
     uint16_t in_h, in_w, in_c;
     uint32_t n_inputs, n_outputs;
     uint16_t out_h, out_w, out_c;
-    uint32_t arena_size;           // bytes, two halves of arena_size / 2
+    uint32_t arena_size;           // bytes, n_slots slots of slot_size
+    uint32_t slot_size;
+    uint16_t n_slots;
+    uint8_t version;
     uint32_t file_size;
     float in_scale, in_offset, out_scale;
     int32_t out_zp;

@@ -1,11 +1,11 @@
 // emlearn_cnn: convolutional neural networks in int8 or float32 for models written by tools/tinysense/cnn
-// (PyTorch converter). Call-compatible with emlearn-micropython's emlearn_cnn (new / run /
+// (PyTorch nn.Sequential / torch.fx and ONNX converters): chains, or graphs with residual adds. Call-compatible with emlearn-micropython's emlearn_cnn (new / run /
 // output_dimensions), with our own engine and file format (see cnn.h).
 //
 //   emlearn_cnn.new(model) -> Model
 //       model: the model file as bytes, bytearray or memoryview (e.g. of a frozen or file-backed buffer),
 //       or an open file (opened 'rb', read whole). The whole file is validated first (magic, version,
-//       CRC32, layer shapes, parameter blocks, planned arena size): bad data raises ValueError naming the
+//       CRC32, layer shapes, parameter blocks, the arena slot plan and size): bad data raises ValueError naming the
 //       problem. The weights are NOT copied: the model keeps a reference to the buffer object (so the GC
 //       keeps it alive) and reads them in place; the buffer must stay unchanged (a resized bytearray is
 //       detected by run()). The activation arena (arena_size() bytes, 16-byte aligned) is allocated here, once.

@@ -1,7 +1,8 @@
 """CNN models for the device's `emlearn_cnn` module: PyTorch converter, int8 quantisation, file format and the
 NumPy integer reference (the golden model of the C engine).
 
-    float_model = cnn.from_torch(net, (8, 8, 1))                     # nn.Sequential -> Model (float32)
+    float_model = cnn.from_torch(net, (8, 8, 1))                     # nn.Module -> Model (float32)
+    float_model = cnn.from_onnx("model.onnx")                         # ONNX file -> Model (float32)
     int8_model = cnn.quantize(float_model, calibration_images)      # per-channel int8, calibrated
     data = cnn.write(int8_model)                                      # bytes for emlearn_cnn.new()
     cnn.reference.run(int8_model, images)                             # what the device outputs, bit for bit
@@ -49,6 +50,12 @@ def from_torch(module: Any, input_shape: tuple[int, int, int], **kwargs: Any) ->
     return convert(module, input_shape, **kwargs)
 
 
+def from_onnx(source: Any, input_shape: tuple[int, int, int] | None = None, **kwargs: Any) -> Model:
+    from tinysense.cnn.onnx import from_onnx as convert
+
+    return convert(source, input_shape, **kwargs)
+
+
 def run_on_host(data: bytes, images: np.ndarray, *, variant: str = "standard") -> np.ndarray:
     """The C engine's outputs (float32, N x outputs) for uint8 images N x H x W x C, in one firmware process."""
     images = np.ascontiguousarray(images, dtype=np.uint8)
@@ -66,5 +73,5 @@ def run_on_host(data: bytes, images: np.ndarray, *, variant: str = "standard") -
     return out.reshape(len(images), -1)
 
 
-__all__ = ["FLOAT32", "INT8", "Layer", "Model", "ModelFormatError", "arena_size", "from_torch", "quantize", "read",
-           "reference", "run_on_host", "write"]
+__all__ = ["FLOAT32", "INT8", "Layer", "Model", "ModelFormatError", "arena_size", "from_onnx", "from_torch", "quantize",
+           "read", "reference", "run_on_host", "write"]

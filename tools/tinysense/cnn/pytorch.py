@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from tinysense.cnn.graph import UnsupportedModel  # one error type for every converter
 from tinysense.cnn.model import (
     ACT_NONE,
     ACT_RELU,
@@ -34,10 +35,6 @@ from tinysense.cnn.model import (
 )
 
 
-class UnsupportedModel(ValueError):
-    pass
-
-
 def _pair(v: Any) -> tuple[int, int]:
     return (int(v[0]), int(v[1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
 
@@ -52,11 +49,14 @@ def _out(size: int, k: int, s: int, p: int) -> int:
 
 def from_torch(module: Any, input_shape: tuple[int, int, int], *, in_scale: float = 1.0 / 255.0,
                in_offset: float = 0.0) -> Model:
-    """The float32 model of an nn.Sequential taking N x C x H x W input of `input_shape` (H, W, C)."""
+    """The float32 model of a module taking N x C x H x W input of `input_shape` (H, W, C): an nn.Sequential here,
+    any other nn.Module (residual blocks) through its torch.fx graph (tinysense.cnn.fx)."""
     import torch.nn as nn
 
     if not isinstance(module, nn.Sequential):
-        raise UnsupportedModel(f"expected nn.Sequential, got {type(module).__name__}")
+        from tinysense.cnn.fx import from_fx
+
+        return from_fx(module, input_shape, in_scale=in_scale, in_offset=in_offset)
     module = module.eval()
     h, w, c = input_shape
     layers: list[Layer] = []

@@ -6,6 +6,9 @@
   (in_offset must be a whole number of in_scale steps).
 - Weights: per output channel, symmetric, scale = max|w| / 127, q = round(w / scale) in -127..127.
 - Biases: int32 at input_scale * weight_scale[c].
+- add (TFLite's ADD): the output is calibrated like a weighted layer; both inputs are rescaled to twice the larger
+  input scale (after a 20-bit left shift): M1 = s1 / (2 max(s1, s2)), M2 likewise, M_out = 2 max(s1, s2) /
+  (2^20 s_out).
 - Requantisation: input_scale * weight_scale[c] / output_scale = M * 2^-s with an int32 M (Q31) and a right shift
   s in 1..62; see usermods/emlearn_cnn/cnn.h for the single-rounding arithmetic.
 """
@@ -18,6 +21,8 @@ from tinysense.cnn import reference
 from tinysense.cnn.model import (
     ACT_RELU,
     ACT_RELU6,
+    ADD,
+    ADD_LEFT_SHIFT,
     DEPTHWISE,
     FLOAT32,
     INT8,
@@ -69,14 +74,25 @@ def quantize(model: Model, calibration: np.ndarray) -> Model:
     q = model.copy()
     q.dtype = INT8
     q.scales = []
-    scale, zp = float(model.in_scale), in_zp
+    quant = [(float(model.in_scale), in_zp)]   # (scale, zero point) of every tensor
     for i, layer in enumerate(q.layers):
+        scale, zp = quant[q.source(i)]
         layer.in_zp = zp
-        if layer.type in WEIGHTED:
+        if layer.type in (*WEIGHTED, ADD):
             out = tensors[i + 1]
             lo, hi = min(0.0, float(out.min())), max(0.0, float(out.max()))
             out_scale = max(hi - lo, 1e-6) / 255.0
             out_zp = int(np.clip(round(-128 - lo / out_scale), -128, 127))
+        if layer.type == ADD:
+            assert layer.src2 is not None
+            scale2 = quant[layer.src2][0]
+            common = 2.0 * max(scale, scale2)
+            pairs = [multiplier(scale / common), multiplier(scale2 / common),
+                     multiplier(common / (2**ADD_LEFT_SHIFT * out_scale))]
+            layer.mult = np.array([m for m, _ in pairs], dtype=np.int32)
+            layer.shift = np.array([s for _, s in pairs], dtype=np.int32)
+            scale, zp = out_scale, out_zp
+        elif layer.type in WEIGHTED:
             w = np.asarray(layer.weights, dtype=np.float64)
             # per output channel: conv2d O x KH x KW x I and dense O x I on axis 0, depthwise KH x KW x C on the last
             axes = tuple(range(w.ndim - 1)) if layer.type == DEPTHWISE else tuple(range(1, w.ndim))
@@ -93,6 +109,7 @@ def quantize(model: Model, calibration: np.ndarray) -> Model:
         layer.out_zp = zp
         layer.act_min, layer.act_max = _act_range(layer.act, scale, zp)
         q.scales.append(scale)
+        quant.append((scale, zp))
     q.out_scale, q.out_zp = scale, zp
     return q
 

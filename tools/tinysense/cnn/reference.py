@@ -6,7 +6,8 @@ device. The int8 arithmetic (see usermods/emlearn_cnn/cnn.h): q_in = pixel - 128
 acc = bias + sum(w * (x - in_zp)) in integers, saturates it to int32 and requantises it with one rounding,
 ((acc * M + 2^(s-1)) >> s) + out_zp (floor shift: half-way cases go towards +infinity), clamped to the fused
 activation's range; average pooling rounds half away from zero; the output is float32((q - out_zp)) * out_scale
-in float32, followed by a float32 softmax where the model ends with one.
+in float32, followed by a float32 softmax where the model ends with one. An add rescales both inputs (shifted
+left by 20 bits) with their own (M, s), sums them and requantises the sum with the output's (M, s).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import numpy as np
 from tinysense.cnn.model import (
     ACT_RELU,
     ACT_RELU6,
+    ADD,
+    ADD_LEFT_SHIFT,
     AVGPOOL,
     CONV2D,
     DENSE,
@@ -54,10 +57,6 @@ def _windows(x: np.ndarray, layer: Layer, fill: float | int):
             yield ky, kx, xp[(slice(None), *sl)], mask[sl]
 
 
-def _in_shape(model: Model, i: int) -> tuple[int, int, int]:
-    return model.layers[i - 1].out_shape if i > 0 else model.input_shape
-
-
 # ---- int8 ----
 
 def _requantize(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray, layer: Layer) -> np.ndarray:
@@ -66,6 +65,18 @@ def _requantize(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray, layer: Lay
     shift = shift.astype(np.int64)
     v = ((acc * mult + (np.int64(1) << (shift - 1))) >> shift) + layer.out_zp
     return np.clip(v, layer.act_min, layer.act_max).astype(np.int8)
+
+
+def _rescale(v: np.ndarray, mult: int, shift: int) -> np.ndarray:
+    return (v * np.int64(mult) + (np.int64(1) << np.int64(shift - 1))) >> np.int64(shift)
+
+
+def _add_int8(layer: Layer, x1: np.ndarray, x2: np.ndarray, zp2: int) -> np.ndarray:
+    assert layer.mult is not None and layer.shift is not None
+    m, s = [int(v) for v in layer.mult], [int(v) for v in layer.shift]
+    a = _rescale((x1.astype(np.int64) - layer.in_zp) << ADD_LEFT_SHIFT, m[0], s[0])
+    b = _rescale((x2.astype(np.int64) - zp2) << ADD_LEFT_SHIFT, m[1], s[1])
+    return _requantize(a + b, layer.mult[2:3], layer.shift[2:3], layer)
 
 
 def _layer_int8(layer: Layer, x: np.ndarray) -> np.ndarray:
@@ -114,9 +125,15 @@ def int8_tensors(model: Model, images: np.ndarray) -> list[np.ndarray]:
         raise ValueError("not an int8 model")
     x = (_images(model, images).astype(np.int16) - 128).astype(np.int8)
     tensors = [x]
-    for layer in model.layers:
-        x = _layer_int8(layer, x)
-        tensors.append(x)
+    zps = [model.layers[0].in_zp]
+    for i, layer in enumerate(model.layers):
+        x = tensors[model.source(i)]
+        if layer.type == ADD:
+            assert layer.src2 is not None
+            tensors.append(_add_int8(layer, x, tensors[layer.src2], zps[layer.src2]))
+        else:
+            tensors.append(_layer_int8(layer, x))
+        zps.append(layer.out_zp)
     return tensors
 
 
@@ -186,11 +203,14 @@ def float_input(model: Model, images: np.ndarray) -> np.ndarray:
 
 def float_tensors(model: Model, images: np.ndarray) -> list[np.ndarray]:
     """The float input and every layer's float64 output (fused activations applied) of a float model."""
-    x = float_input(model, images).astype(np.float64)
-    tensors = [x]
-    for layer in model.layers:
-        x = _layer_float(layer, x)
-        tensors.append(x)
+    tensors = [float_input(model, images).astype(np.float64)]
+    for i, layer in enumerate(model.layers):
+        x = tensors[model.source(i)]
+        if layer.type == ADD:
+            assert layer.src2 is not None
+            tensors.append(_act(x + tensors[layer.src2], layer.act))
+        else:
+            tensors.append(_layer_float(layer, x))
     return tensors
 
 
