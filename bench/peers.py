@@ -97,6 +97,9 @@ def prepare(out: Path = OUT) -> Prepared:
     model = trees.convert(clf, X_train, X_check=np.vstack([X_train, X_test]))
     (out / "tinysense_rf.bin").write_bytes(model)
     (out / "tinysense_rf.csv").write_text(trees.to_csv(clf, X_train))
+    # The same soft vote in emlearn's CSV (`lb,8`, `l,[...]` rows): 8-bit leaves proven like the binary's.
+    (out / "tinysense_rf_soft.csv").write_text(trees.to_csv(clf, X_train, leaves="auto",
+                                                             X_check=np.vstack([X_train, X_test])))
     # Class leaves (hard voting, as everywhereml's code votes): smaller, not exactly scikit-learn's soft vote.
     (out / "tinysense_rf_class.bin").write_bytes(trees.convert(clf, X_train, leaves="class"))
     (out / "digits_x.bin").write_bytes(X_test.astype("<i2").tobytes())

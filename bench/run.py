@@ -23,7 +23,8 @@ from tinysense.host import firmware_or_raise
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 TIME_CALLS = 200
-CALLGRIND_CALLS = 20
+CALLGRIND_CALLS = 20  # calls counted per case (a script may ask for more: benchlib's callgrind_calls)
+CALLGRIND_BASE_CALLS = 2
 
 
 @dataclass
@@ -56,10 +57,21 @@ def callgrind_instructions(script: Path, case: str, calls: int) -> int:
     raise RuntimeError(f"callgrind printed no instruction count for {script.name} {case}")
 
 
+def script_options(listing: list[str]) -> dict[str, float]:
+    """The `key value` lines a script's `--list` prints after its case names (realtime_us, callgrind_calls)."""
+    options = {}
+    for line in listing[1:]:
+        key, _, value = line.partition(" ")
+        options[key] = float(value)
+    return options
+
+
 def bench_script(script: Path) -> tuple[list[CaseResult], float | None]:
     """The results of every case, and the real-time duration one call covers (if the script says)."""
     listing = run_firmware([str(firmware_or_raise()), str(script), "--list", "0"]).stdout.splitlines()
-    realtime_us = float(listing[1].split()[1]) if len(listing) > 1 and listing[1].startswith("realtime_us") else None
+    options = script_options(listing)
+    realtime_us = options.get("realtime_us")
+    calls = int(options.get("callgrind_calls", CALLGRIND_CALLS))
     results = []
     have_valgrind = shutil.which("valgrind") is not None
     for case in listing[0].split():
@@ -67,10 +79,11 @@ def bench_script(script: Path) -> tuple[list[CaseResult], float | None]:
         us = run_case(script, case, TIME_CALLS)
         instructions = None
         if have_valgrind:
-            full = callgrind_instructions(script, case, CALLGRIND_CALLS)
-            setup = callgrind_instructions(script, case, 0)
-            # One warm-up call runs on top of the timed calls (see benchlib).
-            instructions = (full - setup) / (CALLGRIND_CALLS + 1)
+            # Two runs that differ only in the number of calls: start-up, set-up, the warm-up call, the
+            # clock reads and the printed result cancel out (counting from N = 0 charged them to the calls).
+            more = callgrind_instructions(script, case, CALLGRIND_BASE_CALLS + calls)
+            base = callgrind_instructions(script, case, CALLGRIND_BASE_CALLS)
+            instructions = (more - base) / calls
         results.append(CaseResult(case, us, instructions))
     return results, realtime_us
 
@@ -92,7 +105,9 @@ def markdown_table(name: str, results: list[CaseResult], realtime_us: float | No
         f"# {name}",
         "",
         f"Host firmware (standard variant), same VM, same run. Speed-up is relative to {peers}"
-        + (" (same size)" if len(baselines) > 1 else "") + "." + realtime_note,
+        + (" (same size)" if len(baselines) > 1 else "") + "." + realtime_note
+        + " Instructions per call: callgrind totals of two runs that differ only in the number of calls, "
+        "their difference divided by it (start-up, set-up and timing cancel out).",
         "",
         "| case | instructions/call (callgrind) | speed-up (instructions) | µs/call (wall, noisy) |"
         + (" % of real time (host) |" if realtime_us else ""),
@@ -126,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
             # Trees are compared with generated peer code, sizes and heap too: their own entry point
             # (writes trees.md and trees_size.md using this module's functions).
             subprocess.run([sys.executable, str(BENCH / "trees_size.py")], check=True)
+            continue
+        if name == "cnn":
+            # CNN models are written and checked by the host first; per-MAC and size tables (writes cnn.md and
+            # cnn_models.md).
+            subprocess.run([sys.executable, str(BENCH / "cnn_size.py")], check=True)
             continue
         if name in ("neighbors", "net"):
             # k-NN and MLP train their models of several sizes first: their own entry point (writes <name>.md).

@@ -31,6 +31,7 @@ MEMORY_CASES = {
     "tinysense_bin": "ours, binary, soft vote ({bits} leaf probabilities, checked to give scikit-learn's predict)",
     "tinysense_class": "ours, binary, hard vote (class leaves, as everywhereml's code votes)",
     "tinysense_csv": "ours, CSV (class leaves)",
+    "tinysense_soft_csv": "ours, CSV soft vote (emlearn's `lb,8` rows, 8-bit leaves checked like the binary's)",
     "m2cgen_mpy": "m2cgen (soft vote)",
     "everywhereml_mpy": "everywhereml (hard vote)",
 }
@@ -49,7 +50,8 @@ def ratio(a: float, b: float) -> str:
 def size_table(prepared: peers.Prepared) -> list[str]:
     d = prepared.directory
     size = {name: (d / name).stat().st_size for name in
-            ("tinysense_rf.bin", "tinysense_rf_class.bin", "tinysense_rf.csv", "m2cgen_rf.py", "everywhereml_rf.py",
+            ("tinysense_rf.bin", "tinysense_rf_class.bin", "tinysense_rf.csv", "tinysense_rf_soft.csv", "m2cgen_rf.py",
+             "everywhereml_rf.py",
              "mpy/m2cgen_rf.mpy", "mpy/everywhereml_rf.mpy")}
     held = {case: memory(case) for case in MEMORY_CASES}
     lines = [
@@ -65,7 +67,8 @@ def size_table(prepared: peers.Prepared) -> list[str]:
         "|---|---|---:|---:|---:|",
     ]
     rows = [("tinysense_bin", "tinysense_rf.bin"), ("tinysense_class", "tinysense_rf_class.bin"),
-            ("tinysense_csv", "tinysense_rf.csv"), ("m2cgen_mpy", "mpy/m2cgen_rf.mpy"),
+            ("tinysense_csv", "tinysense_rf.csv"), ("tinysense_soft_csv", "tinysense_rf_soft.csv"),
+            ("m2cgen_mpy", "mpy/m2cgen_rf.mpy"),
             ("everywhereml_mpy", "mpy/everywhereml_rf.mpy")]
     leaf_bits = (d / "tinysense_rf.bin").read_bytes()[6]
     bits = {8: "8-bit", 16: "16-bit", 32: "float32"}.get(leaf_bits, f"{leaf_bits}-bit")
@@ -92,8 +95,9 @@ def speed_tables() -> list[str]:
     by_case = {r.case: r for r in results}
     ours, loop = by_case["tinysense_trees"], by_case["loop_only"]
     lines = ["## Speed per prediction (one prediction per call, same VM, same run)", "",
-             "Raw = instructions per benchmark call; net = minus `loop_only` (the same loop cycling through the "
-             "rows with a no-op builtin instead of predict: "
+             "Every case predicts each of the held-out rows once, through the same loop (benchlib: `for i in "
+             "range(n): fn(rows[i])`). Raw = instructions per benchmark call; net = minus `loop_only` (the same "
+             "loop with a no-op builtin instead of predict: "
              + (f"{loop.instructions_per_call:,.0f}" if loop.instructions_per_call else "n/a")
              + " instructions/call), i.e. the prediction alone.", "",
              "| peer | peer instr./call | ours | speed-up raw | speed-up net | speed-up (wall, noisy) | target |",
@@ -110,7 +114,7 @@ def speed_tables() -> list[str]:
         lines.append(f"| {peer} | {instr} | {ratio(r.us_per_call, ours.us_per_call)} | {target} |")
     lines += ["", "## emlearn_trees instructions per prediction by model size", "",
               "digits, `RandomForestClassifier(n_estimators=T, max_leaf_nodes=L)`, binary model, int16 input "
-              "(includes the MicroPython call and the loop that cycles through the test rows).", "",
+              "(includes the MicroPython call and the benchmark loop; every held-out row once).", "",
               "| T trees | L max leaves/tree | model bytes | instructions/prediction (callgrind) |",
               "|---:|---:|---:|---:|"]
     for r in run.bench_script(BENCH / "mp" / "trees_sizes.py")[0]:

@@ -1,116 +1,215 @@
-# CNN: an 8x8x1 image through conv 3x3 same (8 channels, ReLU) -> maxpool 2x2 -> flatten -> dense 128 -> 10,
-# the shape of the digits model: emlearn_cnn in float32 and in int8 against the same network as plain
-# MicroPython loops. The model files are written here (format: usermods/emlearn_cnn/cnn.h).
+# CNN benchmark cases, for the models bench/cnn_size.py writes into bench/results/cnn/ first (meta.txt lists
+# them). For every model NAME:
+#   int8_NAME, float_NAME   emlearn_cnn on the int8 / float32 model file, one inference per call
+#   call_int8, call_float   a 1x1x1 flatten-only model: the cost of the MicroPython call itself (subtracted for
+#                           the per-layer figures)
+#   python_NAME             networks only: the same float32 network as plain MicroPython loops over array('f')
+#                           (what a user could write without emlearn_cnn), reading the same weights
+# Extra modes (besides benchlib's CASE N):
+#   bench_cnn.py --check CASE    one call, then the outputs' float32 bytes in hex
+#   bench_cnn.py --memory CASE   heap held by the case's set-up (gc.mem_alloc() difference after gc.collect())
 import array
-import struct
+import gc
+import math
+import sys
 
 import emlearn_cnn
 from benchlib import main
 
-H = W = 8
-C1 = 8
-N_OUT = 10
-FLAT = (H // 2) * (W // 2) * C1
+DIR = "../results/cnn/"
+OUTPUTS = {}   # case -> the array('f') its calls write
 
 
-def _crc32(data, crc=0):
-    crc = ~crc & 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0xEDB88320 if crc & 1 else 0)
-    return ~crc & 0xFFFFFFFF
+def _read(name):
+    with open(DIR + name, "rb") as f:
+        return f.read()
 
 
-def _file(dtype, conv_params, dense_params, q):
-    layers = [(1, 1, 3, 1, 1, (H, W, C1), conv_params, q[0]), (3, 0, 2, 2, 0, (H // 2, W // 2, C1), b"", q[1]),
-              (7, 0, 0, 0, 0, (1, 1, FLAT), b"", q[1]), (6, 0, 0, 0, 0, (1, 1, N_OUT), dense_params, q[2])]
-    first = 48 + 32 * len(layers)
-    table = blobs = b""
-    for kind, act, k, s, p, out, params, qz in layers:
-        where = 0
-        if params:
-            blobs += bytes((-(first + len(blobs))) % 16)
-            where = first + len(blobs)
-            blobs += params
-        table += struct.pack("<BBBBBBBBHHHHIIbbbbI", kind, act, k, k, s, s, p, p, out[0], out[1], out[2], 0, where,
-                             len(params), qz[0], qz[1], qz[2], qz[3], 0)
-    body = table + blobs
-    body += bytes((-(48 + len(body))) % 4)
-    arena = 2 * ((H * W * C1 * (4 if dtype == 1 else 1) + 15) // 16 * 16)
-    rest = struct.pack("<IIHHHHfffiI", 48 + len(body), arena, H, W, 1, 0, 1 / 255, 0.0, 0.05, q[2][1], 0)
-    head = struct.pack("<4sBBBB", b"TSCN", 1, dtype, len(layers), 0)
-    return head + struct.pack("<I", _crc32(rest + body, _crc32(head))) + rest + body
+def _meta():
+    """name -> (has_peer, (h, w, c), in_scale, in_offset, [layer tuples])."""
+    models = {}
+    layers = None
+    for line in _read("meta.txt").decode().split("\n"):
+        words = line.split()
+        if not words:
+            continue
+        if words[0] == "model":
+            layers = []
+            shape = (int(words[3]), int(words[4]), int(words[5]))
+            models[words[1]] = (words[2] == "1", shape, float(words[6]), float(words[7]), layers)
+        else:   # layer: type act kh kw sh sw pad_t pad_l out_h out_w out_c
+            layers.append(tuple(int(v) for v in words[1:]))
+    return models
 
 
-def _weights(n, seed):
-    return [((i * 7919 + seed * 104729) % 2001 - 1000) / 2000 for i in range(n)]
+MODELS = _meta()
 
 
-CONV_W = _weights(C1 * 9, 1)
-DENSE_W = _weights(N_OUT * FLAT, 2)
+def _emlearn(name, path):
+    def setup():
+        m = emlearn_cnn.new(_read(path))
+        n_out = 1
+        for d in m.output_dimensions():
+            n_out *= d
+        img, out = _read(name + "_img.bin"), array.array("f", bytes(4 * n_out))
+        OUTPUTS[case] = out
+        return lambda: m.run(img, out)
+
+    case = path.replace(".bin", "")
+    return setup
 
 
-def _image():
-    return bytes((i * 37) % 256 for i in range(H * W))
+# ---- the plain-MicroPython peer: float32, H x W x C arrays, the device's weight layouts ----
+
+def _act(v, act):
+    if act and v < 0.0:
+        return 0.0
+    if act == 2 and v > 6.0:
+        return 6.0
+    return v
 
 
-def c_float():
-    p1 = struct.pack("<%df" % (C1 * 9 + C1), *(CONV_W + [0.01] * C1))
-    p2 = struct.pack("<%df" % (N_OUT * FLAT + N_OUT), *(DENSE_W + [0.0] * N_OUT))
-    m = emlearn_cnn.new(_file(1, p1, p2, [(0, 0, 0, 0)] * 3))
-    img, out = _image(), array.array("f", bytes(4 * N_OUT))
-    return lambda: m.run(img, out)
+def _conv(x, ih, iw, ic, y, layer, w, wo, bo):
+    _, act, kh, kw, sh, sw, pt, pl, oh, ow, oc = layer
+    wsize = kh * kw * ic
+    for oy in range(oh):
+        y0 = oy * sh - pt
+        for ox in range(ow):
+            x0 = ox * sw - pl
+            ybase = (oy * ow + ox) * oc
+            for o in range(oc):
+                acc = w[bo + o]
+                wb = wo + o * wsize
+                for ky in range(kh):
+                    iy = y0 + ky
+                    if 0 <= iy < ih:
+                        for kx in range(kw):
+                            ix = x0 + kx
+                            if 0 <= ix < iw:
+                                xb = (iy * iw + ix) * ic
+                                wk = wb + (ky * kw + kx) * ic
+                                for c in range(ic):
+                                    acc += w[wk + c] * x[xb + c]
+                y[ybase + o] = _act(acc, act)
 
 
-def c_int8():
-    def q(ws):
-        return bytes(int(w * 254) & 0xFF for w in ws)
-
-    def tail(n):
-        return struct.pack("<%di" % (3 * n), *([100] * n + [1 << 30] * n + [38] * n))
-
-    p1 = q(CONV_W) + tail(C1)
-    p2 = q(DENSE_W) + tail(N_OUT)
-    m = emlearn_cnn.new(_file(2, p1, p2, [(-128, -128, -128, 127), (-128, -128, -128, 127), (-128, 3, -128, 127)]))
-    img, out = _image(), array.array("f", bytes(4 * N_OUT))
-    return lambda: m.run(img, out)
-
-
-def python_loop():
-    img = [p / 255 for p in _image()]
-    conv = [0.0] * (H * W * C1)
-    pooled = [0.0] * FLAT
-    out = [0.0] * N_OUT
-
-    def run():
-        for y in range(H):
-            for x in range(W):
-                for o in range(C1):
-                    acc = 0.01
-                    for ky in range(3):
-                        iy = y + ky - 1
-                        if 0 <= iy < H:
-                            for kx in range(3):
-                                ix = x + kx - 1
-                                if 0 <= ix < W:
-                                    acc += CONV_W[o * 9 + ky * 3 + kx] * img[iy * W + ix]
-                    conv[(y * W + x) * C1 + o] = acc if acc > 0 else 0.0
-        for y in range(H // 2):
-            for x in range(W // 2):
-                for c in range(C1):
-                    a = conv[((2 * y) * W + 2 * x) * C1 + c]
-                    b = conv[((2 * y) * W + 2 * x + 1) * C1 + c]
-                    d = conv[((2 * y + 1) * W + 2 * x) * C1 + c]
-                    e = conv[((2 * y + 1) * W + 2 * x + 1) * C1 + c]
-                    pooled[(y * (W // 2) + x) * C1 + c] = max(a, b, d, e)
-        for o in range(N_OUT):
-            acc = 0.0
-            for k in range(FLAT):
-                acc += DENSE_W[o * FLAT + k] * pooled[k]
-            out[o] = acc
-
-    return run
+def _depthwise(x, ih, iw, ic, y, layer, w, wo, bo):
+    _, act, kh, kw, sh, sw, pt, pl, oh, ow, oc = layer
+    for oy in range(oh):
+        y0 = oy * sh - pt
+        for ox in range(ow):
+            x0 = ox * sw - pl
+            ybase = (oy * ow + ox) * oc
+            for c in range(oc):
+                acc = w[bo + c]
+                for ky in range(kh):
+                    iy = y0 + ky
+                    if 0 <= iy < ih:
+                        for kx in range(kw):
+                            ix = x0 + kx
+                            if 0 <= ix < iw:
+                                acc += w[wo + (ky * kw + kx) * oc + c] * x[(iy * iw + ix) * oc + c]
+                y[ybase + c] = _act(acc, act)
 
 
-main([("python_loop", python_loop), ("c_float", c_float), ("c_int8", c_int8)])
+def _pool(x, ih, iw, ic, y, layer):
+    kind, act, kh, kw, sh, sw, pt, pl, oh, ow, oc = layer
+    if kind == 5:   # global average pool
+        kh, kw, sh, sw, pt, pl = ih, iw, 1, 1, 0, 0
+    for oy in range(oh):
+        y0 = oy * sh - pt
+        for ox in range(ow):
+            x0 = ox * sw - pl
+            ybase = (oy * ow + ox) * oc
+            for c in range(oc):
+                acc = -math.inf if kind == 3 else 0.0
+                count = 0
+                for ky in range(kh):
+                    iy = y0 + ky
+                    if 0 <= iy < ih:
+                        for kx in range(kw):
+                            ix = x0 + kx
+                            if 0 <= ix < iw:
+                                v = x[(iy * iw + ix) * oc + c]
+                                if kind == 3:
+                                    acc = v if v > acc else acc
+                                else:
+                                    acc += v
+                                count += 1
+                y[ybase + c] = _act(acc if kind == 3 else acc / count, act)
+
+
+def _dense(x, n, y, layer, w, wo, bo):
+    act, oc = layer[1], layer[10]
+    for o in range(oc):
+        acc = w[bo + o]
+        wb = wo + o * n
+        for k in range(n):
+            acc += w[wb + k] * x[k]
+        y[o] = _act(acc, act)
+
+
+def _python(name):
+    def setup():
+        _, (h, w, c), in_scale, in_offset, layers = MODELS[name]
+        weights = array.array("f", _read(name + "_peer.bin"))
+        x0 = array.array("f", [p * in_scale + in_offset for p in _read(name + "_img.bin")])
+        plan = []   # (layer, input shape, output buffer, weight offset, bias offset), buffers made once
+        pos = 0
+        for layer in layers:
+            kind, oh, ow, oc = layer[0], layer[8], layer[9], layer[10]
+            n_w = {1: oc * layer[2] * layer[3] * c, 2: layer[2] * layer[3] * oc, 6: oc * h * w * c}.get(kind, 0)
+            out = None if kind in (7, 8) else array.array("f", bytes(4 * oh * ow * oc))
+            plan.append((layer, (h, w, c), out, pos, pos + n_w))
+            pos += n_w + (oc if n_w else 0)
+            h, w, c = oh, ow, oc
+
+        def run():
+            x = x0
+            for layer, (ih, iw, ic), y, wo, bo in plan:
+                kind = layer[0]
+                if kind == 1:
+                    _conv(x, ih, iw, ic, y, layer, weights, wo, bo)
+                elif kind == 2:
+                    _depthwise(x, ih, iw, ic, y, layer, weights, wo, bo)
+                elif kind in (3, 4, 5):
+                    _pool(x, ih, iw, ic, y, layer)
+                elif kind == 6:
+                    _dense(x, ih * iw * ic, y, layer, weights, wo, bo)
+                elif kind == 8:
+                    top = max(x)
+                    total = 0.0
+                    for i in range(len(x)):
+                        x[i] = math.exp(x[i] - top)
+                        total += x[i]
+                    for i in range(len(x)):
+                        x[i] /= total
+                if y is not None:
+                    x = y
+            OUTPUTS[case] = x
+
+        return run
+
+    case = "python_" + name
+    return setup
+
+
+CASES = []
+for _name, (_peer, _shape, _s, _o, _layers) in MODELS.items():
+    if _peer:
+        CASES.append(("python_" + _name, _python(_name)))
+    CASES += [(_kind + "_" + _name, _emlearn(_name, _kind + "_" + _name + ".bin")) for _kind in ("float", "int8")]
+CASES += [("call_float", _emlearn("call", "call_float.bin")), ("call_int8", _emlearn("call", "call_int8.bin"))]
+
+if len(sys.argv) > 2 and sys.argv[1] == "--check":
+    _fn = dict(CASES)[sys.argv[2]]()
+    _fn()
+    print(bytes(OUTPUTS[sys.argv[2]]).hex())   # exact float32 bits (a printed float may not round-trip)
+elif len(sys.argv) > 2 and sys.argv[1] == "--memory":
+    gc.collect()
+    _before = gc.mem_alloc()
+    _fn = dict(CASES)[sys.argv[2]]()
+    gc.collect()
+    print("heap_held", gc.mem_alloc() - _before)
+else:
+    main(CASES)

@@ -5,11 +5,9 @@
 #
 #   micropython bench_net.py CASE N         benchlib protocol (cases: python_<size>, tinysense_<size>, loop_only)
 #   micropython bench_net.py --agree CASE   prints "agree <same class as scikit-learn> <rows>" for a case
-import array
 import math
-import sys
 
-from benchlib import main
+from benchlib import models_main, paired_cases, read_array, split_rows
 
 DATA = "../results/net"  # relative to bench/mp, where bench/run.py runs the firmware
 
@@ -26,25 +24,12 @@ def _sizes():
 
 
 def _read(path, typecode):
-    with open(DATA + "/" + path, "rb") as f:
-        return array.array(typecode, f.read())
+    return read_array(DATA + "/" + path, typecode)
 
 
 def _rows(n_features):
     x = _read("x.bin", "f")
-    return [x[i * n_features:(i + 1) * n_features] for i in range(len(x) // n_features)]
-
-
-def _cycle(predict, rows):
-    state = [0]
-    n = len(rows)
-
-    def run():
-        i = state[0]
-        state[0] = i + 1 if i + 1 < n else 0
-        return predict(rows[i])
-
-    return run
+    return split_rows(x, n_features)
 
 
 def python_mlp(layers, activation):
@@ -108,41 +93,17 @@ def _tinysense_setup(name):
     return setup
 
 
-def _case(setup):
-    def case():
-        predict, rows = setup()
-        return _cycle(predict, rows)
-
-    return case
-
-
 def loop_only():
     # The benchmark loop itself (cycling through the rows, one builtin call): bench/models_size.py subtracts it
     # to give the cost of the prediction alone.
     sizes = _sizes()[0][1][1]
-    return _cycle(len, _rows(sizes[0]))
+    return len, _rows(sizes[0])
 
 
-def setups():
-    out = []
-    for name, _ in _sizes():
-        out += [("python_" + name, _python_setup(name)), ("tinysense_" + name, _tinysense_setup(name))]
-    return out
-
-
-def agree(case):
-    # Predicted classes of a case on every test row, compared with scikit-learn's.
-    predict, rows = dict(setups())[case]()
-    expected = _read("y_" + case.split("_", 1)[1] + ".bin", "h")
-    same = 0
-    for i in range(len(rows)):
-        if predict(rows[i]) == expected[i]:
-            same += 1
-    print("agree", same, len(rows))
+def _expected(case):
+    # scikit-learn's predictions for the size a case belongs to (written by bench/models_size.py).
+    return _read("y_" + case.split("_", 1)[1] + ".bin", "h")
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "--agree":
-        agree(sys.argv[2])
-    else:
-        main([(case, _case(setup)) for case, setup in setups()] + [("loop_only", loop_only)])
+    models_main(paired_cases([name for name, _ in _sizes()], _python_setup, _tinysense_setup), loop_only, _expected)

@@ -2,10 +2,9 @@
 # per tree) with the peers a user would pick instead: the same forest exported to Python by m2cgen and by
 # everywhereml, imported (compiled .mpy) in this same VM, against our emlearn_trees C module.
 # Needs bench/results/trees/ from `python bench/peers.py` (models are trained at bench time).
-import array
 import sys
 
-from benchlib import main
+from benchlib import main, read_array, split_rows
 
 PEERS = "../results/trees"  # relative to bench/mp, where bench/run.py runs the firmware
 
@@ -21,21 +20,7 @@ def _meta():
 
 def _rows():
     n_rows, n_features = _meta()[:2]
-    with open(PEERS + "/digits_x.bin", "rb") as f:
-        x = array.array("h", f.read())
-    return [x[i * n_features:(i + 1) * n_features] for i in range(n_rows)]
-
-
-def _cycle(predict, rows):
-    state = [0]
-    n = len(rows)
-
-    def run():
-        i = state[0]
-        state[0] = i + 1 if i + 1 < n else 0
-        return predict(rows[i])
-
-    return run
+    return split_rows(read_array(PEERS + "/digits_x.bin", "h"), n_features)[:n_rows]
 
 
 def _import_peer(name):
@@ -46,12 +31,12 @@ def _import_peer(name):
 
 def m2cgen_py():
     rows = [list(r) for r in _rows()]
-    return _cycle(_import_peer("m2cgen_rf").score, rows)
+    return _import_peer("m2cgen_rf").score, rows
 
 
 def everywhereml_py():
     rows = [list(r) for r in _rows()]
-    return _cycle(_import_peer("everywhereml_rf").RandomForestClassifier().predict, rows)
+    return _import_peer("everywhereml_rf").RandomForestClassifier().predict, rows
 
 
 def load_tinysense(name):
@@ -70,14 +55,14 @@ def load_tinysense(name):
 def loop_only():
     # The benchmark loop itself (cycling through the rows, one builtin call): subtracted from every case to
     # give the cost of the prediction alone in bench/trees_size.py.
-    return _cycle(len, _rows())
+    return len, _rows()
 
 
 def tinysense_trees():
-    m = load_tinysense("tinysense_rf.bin")
-    return _cycle(m.predict, _rows())
+    return load_tinysense("tinysense_rf.bin").predict, _rows()
 
 
 if __name__ == "__main__":
+    # Every case is counted over all test rows once (the rows differ in depth per tree).
     main([("m2cgen_py", m2cgen_py), ("everywhereml_py", everywhereml_py), ("tinysense_trees", tinysense_trees),
-          ("loop_only", loop_only)])
+          ("loop_only", loop_only)], callgrind_calls=_meta()[0])

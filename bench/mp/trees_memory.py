@@ -1,7 +1,8 @@
 # Heap held after loading each trees model (gc.mem_alloc() after a collect, before vs after), and each case's
 # agreement with scikit-learn's predict on the held-out rows. Run by bench/trees_size.py:
 #   micropython trees_memory.py CASE
-# CASE: tinysense_bin (soft vote), tinysense_class (hard vote), tinysense_csv, m2cgen_mpy, everywhereml_mpy
+# CASE: tinysense_bin (soft vote), tinysense_class (hard vote), tinysense_csv, tinysense_soft_csv, m2cgen_mpy,
+# everywhereml_mpy
 import array
 import gc
 import sys
@@ -16,7 +17,7 @@ gc.collect()
 before = gc.mem_alloc()
 if case.startswith("tinysense"):
     files = {"tinysense_bin": "tinysense_rf.bin", "tinysense_class": "tinysense_rf_class.bin",
-             "tinysense_csv": "tinysense_rf.csv"}
+             "tinysense_csv": "tinysense_rf.csv", "tinysense_soft_csv": "tinysense_rf_soft.csv"}
     model = bench_trees.load_tinysense(files[case])
     predict = model.predict
 elif case == "m2cgen_mpy":
