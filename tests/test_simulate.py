@@ -22,7 +22,7 @@ from tinysense import cli, datasets, simulation, trees
 from tinysense.datasets import read_npy_partial
 from tinysense.dsp import a_weighting_sos
 from tinysense.features import extract_on_host
-from tinysense.training import FeatureSpec
+from tinysense.training import FeatureSpec, window_features
 
 HAR_DATA = simulation.REPO.parent / "shared" / "data" / "har_exercise_1" / "data"
 STEADY = re.compile(r"steady state: (\d+) of (\d+) loop passes without a message \(sensor read → process\) "
@@ -68,18 +68,23 @@ def write_model(folder: Path, rf: Any, X: np.ndarray, spec: FeatureSpec) -> Path
 
 
 def check_har_messages(rows: list[dict[str, str]], recordings: list[tuple[Path, np.ndarray]], rf: Any,
-                       spec: FeatureSpec, topic: str) -> int:
-    """The published classes and confidences equal scikit-learn's on the same windows; returns the window count."""
+                       spec: FeatureSpec, topic: str, model: bytes | None = None, hop: int | None = None) -> int:
+    """The published classes and confidences equal scikit-learn's on the same windows (features of each sensor side
+    by side) and, given the converted model, the device model's predictions on them in Python (the host firmware's
+    trees, one process, no app); returns the window count."""
     total = 0
+    hop = hop or spec.hop
     for path, x in recordings:
         got = [json.loads(r["payload"]) for r in rows if r["recording"] == path.name]
         assert all(r["topic"] == topic for r in rows if r["recording"] == path.name)
-        X = extract_on_host(windows_of(x, spec.window, spec.hop), spec.samplerate)
+        X = window_features(windows_of(x, spec.window, hop), spec)
         expected = rf.predict(X)
         assert [m["class"] for m in got] == list(expected), path.name
+        if model is not None:
+            assert [m["class"] for m in got] == [rf.classes_[k] for k in trees.predict_on_host(model, X)], path.name
         np.testing.assert_allclose([m["confidence"] for m in got], rf.predict_proba(X).max(axis=1), atol=1e-5)
         period_ms = 1000 / spec.samplerate
-        assert [m["t"] for m in got] == [round((spec.window + spec.hop * i) * period_ms) for i in range(len(got))]
+        assert [m["t"] for m in got] == [round((spec.window + hop * i) * period_ms) for i in range(len(got))]
         assert [m["n"] for m in got] == list(range(len(got)))
         total += len(got)
     return total
@@ -176,27 +181,40 @@ def test_the_heap_measurement_sees_an_allocating_loop(tmp_path: Path, monkeypatc
     assert reads > 10 and allocated >= 16 * 10
 
 
-def basic_motions_accelerometer() -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """BasicMotions' accelerometer x, y, z at 10 Hz, x1000 as int16 counts (what a device recorder stores)."""
-    recordings, labels, split = datasets.basic_motions()
-    counts = [np.clip(np.round(r[:, :3] * 1000), -32768, 32767).astype(np.int16) for r in recordings]
-    return counts, labels, split
+def test_basic_motions_are_mpu6886_counts() -> None:
+    # m/s² and rad/s -> int16 counts at ±8 g and ±2000 deg/s, the driver's scale (range / 32768 per count)
+    physical, labels, _ = datasets.basic_motions()
+    counts, labels2, _ = datasets.basic_motions_counts()
+    assert list(labels) == list(labels2) and all(c.dtype == np.int16 and c.shape == (100, 6) for c in counts)
+    imu = datasets.BASIC_MOTIONS_IMU
+    r, c = physical[0].astype(np.float64), counts[0].astype(np.float64)
+    np.testing.assert_allclose(c[:, :3] * imu["accel_range_g"] / 32768 * 9.80665, r[:, :3], atol=0.5 * 8 / 32768 * 9.81)
+    np.testing.assert_allclose(c[:, 3:] * imu["gyro_range_dps"] / 32768 * math.pi / 180, r[:, 3:],
+                               atol=0.5 * 2000 / 32768 * math.pi / 180)
+    largest = max(int(np.abs(x).max()) for x in counts)
+    assert largest < 32767  # nothing saturates at these ranges
+    assert datasets.load("basicmotions").imu == imu
 
 
 def test_har_app_from_a_bundled_image_on_basic_motions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Accelerometer + gyroscope counts -> model -> bundle writes the har section from the model's metadata ->
+    # simulated MPU6886 (both sensors in the FIFO) -> driver -> HarApp -> shell: the published classes are the
+    # converted model's (and scikit-learn's) on the same windows.
     from sklearn.ensemble import RandomForestClassifier
 
-    recordings, labels, split = basic_motions_accelerometer()
-    spec = FeatureSpec("c", 10.0, 50, 10, [[0, 1, 2]], ["x", "y", "z"], True)
+    recordings, labels, split = datasets.basic_motions_counts()
+    spec = FeatureSpec("c", 10.0, 50, 10, [[0, 1, 2], [3, 4, 5]], ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y",
+                                                                      "gyro_z"], True, imu=datasets.BASIC_MOTIONS_IMU)
     train = [i for i in range(len(labels)) if split[i] == "train"]
     xw = [windows_of(recordings[i], spec.window, spec.hop) for i in train]
-    X = extract_on_host(np.concatenate(xw), spec.samplerate)
+    X = window_features(np.concatenate(xw), spec)
     y = np.concatenate([np.full(len(w), labels[i]) for w, i in zip(xw, train, strict=True)])
     rf = RandomForestClassifier(n_estimators=6, max_leaf_nodes=24, random_state=0).fit(X, y)
     model = write_model(tmp_path / "model", rf, X, spec)
-    # The device config: its har section and topic prefix are what the app and the shell use.
-    config = {"app": "har", "sample_rate": 10, "mqtt": {"topic_prefix": "gym/watch"},
-              "har": {"window": spec.window, "hop": spec.hop, "classes": [str(c) for c in rf.classes_]}}
+    # The user's config: a topic prefix and a hop of its own (how often to classify); the rest of the har section
+    # and the sample rate come from the model's metadata.
+    hop = 20
+    config = {"app": "har", "mqtt": {"topic_prefix": "gym/watch"}, "har": {"hop": hop}}
     (tmp_path / "config.json").write_text(json.dumps(config))
     (tmp_path / "har.json").write_bytes((model / "model.json").read_bytes())
     (tmp_path / "har.trees").write_bytes((model / "model.trees").read_bytes())
@@ -209,6 +227,11 @@ def test_har_app_from_a_bundled_image_on_basic_motions(tmp_path: Path, capsys: p
         paths.append(tmp_path / f"test_{i:02d}_{labels[i]}.npy")
         np.save(paths[-1], recordings[i])
     capsys.readouterr()
+    image_config = json.loads(simulation.read_image(tmp_path / "fs.bin")["/config.json"])
+    assert image_config["sample_rate"] == 10
+    assert image_config["har"] == {"window": 50, "hop": hop, "classes": [str(c) for c in rf.classes_],
+                                   "samplerate": 10, "sensors": ["accel", "gyro"], "axes": 3, "spectral": True,
+                                   "accel_range_g": 8, "gyro_range_dps": 2000}
     assert cli.main(["simulate", "--image", str(tmp_path / "fs.bin"), "--quiet", "-o", str(tmp_path / "p.csv"),
                      *map(str, paths)]) == 0
     out = capsys.readouterr().out
@@ -217,8 +240,8 @@ def test_har_app_from_a_bundled_image_on_basic_motions(tmp_path: Path, capsys: p
     assert reads > 100 and allocated == 0
     rows = read_csv(tmp_path / "p.csv")
     total = check_har_messages(rows, [(p, recordings[i]) for p, i in zip(paths, test, strict=True)], rf, spec,
-                               "gym/watch/har/activity")
-    assert total == len(test) * 6  # (100 - 50) / 10 + 1 windows per 10 s recording
+                               "gym/watch/har/activity", (model / "model.trees").read_bytes(), hop)
+    assert total == len(test) * 3  # (100 - 50) / 20 + 1 windows per 10 s recording
 
 
 def har_exercise_recordings(per_class: int) -> dict[str, list[tuple[Path, np.ndarray]]]:
@@ -257,27 +280,50 @@ def test_har_app_on_har_exercise_recordings(tmp_path: Path, capsys: pytest.Captu
     assert total == len(test) * 17  # (1000 - 200) / 50 + 1 windows per 10 s recording
 
 
-def test_a_model_the_app_cannot_run_is_replayed_directly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # Accelerometer + gyroscope as two sensors (the demo's BasicMotions model): HarApp takes one 3-axis window.
+def test_what_the_app_cannot_run_is_replayed_directly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Float recordings (the IMU delivers int16 counts), and a channel layout that is not the IMU's (3 sensors).
     rng = np.random.default_rng(1)
-    recordings = [rng.normal(0, 1, (60, 6)).astype(np.float32) for _ in range(2)]
-    spec = FeatureSpec("c", 10.0, 30, 10, [[0, 1, 2], [3, 4, 5]], ["ax", "ay", "az", "gx", "gy", "gz"], True)
-    X = np.hstack([extract_on_host(np.concatenate([windows_of(r[:, s], 30, 10) for r in recordings]), 10.0)
-                   for s in spec.sensors])
     from sklearn.tree import DecisionTreeClassifier
 
-    tree = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, ["a", "b"] * (len(X) // 2))
-    write_model(tmp_path / "m2", tree, X, spec)
-    for i, r in enumerate(recordings):
-        np.save(tmp_path / f"r{i}_a.npy", r)
-    assert cli.main(["simulate", "--model", str(tmp_path / "m2"), str(tmp_path / "r0_a.npy"),
-                     str(tmp_path / "r1_a.npy")]) == 0
-    out = capsys.readouterr().out
-    assert "not the device app: the model takes 6 channels" in out
-    assert "8 windows from 2 recordings through the C features and trees" in out
-    expected = tree.predict(X)
-    got = [line.split("\t")[3] for line in out.splitlines() if line.startswith("r")]
-    assert got == list(expected)
+    cases = [("floats", 6, [[0, 1, 2], [3, 4, 5]], np.float32, "the recordings are not int16 counts"),
+             ("nine", 9, [[0, 1, 2], [3, 4, 5], [6, 7, 8]], np.int16, "are not what the device's IMU gives")]
+    for name, n, sensors, dtype, why in cases:
+        recordings = [(rng.normal(0, 1, (60, n)) * (1 if dtype == np.float32 else 3000)).astype(dtype)
+                      for _ in range(2)]
+        spec = FeatureSpec("c", 10.0, 30, 10, sensors, [f"c{i}" for i in range(n)], True)
+        X = window_features(np.concatenate([windows_of(r, 30, 10) for r in recordings]), spec)
+        tree = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, ["a", "b"] * (len(X) // 2))
+        write_model(tmp_path / name, tree, X, spec)
+        paths = []
+        for i, r in enumerate(recordings):
+            paths.append(tmp_path / f"r{i}_{name}_a.npy")
+            np.save(paths[-1], r)
+        assert cli.main(["simulate", "--model", str(tmp_path / name), *map(str, paths)]) == 0
+        out = capsys.readouterr().out
+        assert "not the device app: " in out and why in out, out
+        assert "8 windows from 2 recordings through the C features and trees" in out
+        got = [line.split("\t")[3] for line in out.splitlines() if line.startswith("r")]
+        assert got == list(tree.predict(X))
+
+
+def test_har_config_conflicts_with_the_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    recordings, labels, _ = datasets.basic_motions_counts()
+    spec = FeatureSpec("c", 10.0, 50, 10, [[0, 1, 2], [3, 4, 5]], [f"c{i}" for i in range(6)], True,
+                       imu=datasets.BASIC_MOTIONS_IMU)
+    from sklearn.tree import DecisionTreeClassifier
+
+    X = window_features(np.concatenate([windows_of(r, 50, 10) for r in recordings[:8]]), spec)
+    tree = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, np.repeat(labels[:8], 6))
+    write_model(tmp_path / "m", tree, X, spec)
+    np.save(tmp_path / "r.npy", recordings[0])
+    for section, message in (({"window": 40}, "har.window is 40 but the model"),
+                             ({"gyro_range_dps": 500}, "har.gyro_range_dps is 500 but the model"),
+                             ({"sensors": ["accel"]}, "har.sensors is ['accel'] but the model")):
+        (tmp_path / "c.json").write_text(json.dumps({"app": "har", "sample_rate": 10, "har": section}))
+        assert cli.main(["simulate", "--model", str(tmp_path / "m"), "--config", str(tmp_path / "c.json"),
+                         str(tmp_path / "r.npy")]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "needs" in err, err
 
 
 def test_bad_recordings_and_configs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -295,3 +341,18 @@ def test_bad_recordings_and_configs(tmp_path: Path, capsys: pytest.CaptureFixtur
     (tmp_path / "har.json").write_text(json.dumps({"app": "har"}))
     assert cli.main(["simulate", "--config", str(tmp_path / "har.json"), str(tmp_path / "tone.wav")]) == 1
     assert "runs the 'har' app" in capsys.readouterr().err
+
+
+def test_training_on_physical_units_says_the_device_sees_counts() -> None:
+    from tinysense import training
+
+    rng = np.random.default_rng(3)
+    floats = [rng.normal(0, 1, (40, 3)).astype(np.float32) for _ in range(4)]
+    labels = np.array(["a", "b", "a", "b"])
+    dataset = datasets.Dataset("g", labels, {"file": np.array(["0", "1", "2", "3"])}, 10.0, ["x", "y", "z"],
+                               [[0, 1, 2]], floats)
+    _, notes = training.prepare(dataset, window=20, hop=20, group_by="file")
+    assert any("not integer counts" in n and "imu_counts" in n for n in notes), notes
+    dataset.recordings = [datasets.imu_counts(r, 2) for r in floats]
+    _, notes = training.prepare(dataset, window=20, hop=20, group_by="file")
+    assert notes == []

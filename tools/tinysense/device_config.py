@@ -15,6 +15,19 @@ Schema (version 1), every key but `app` optional:
       "har": {"window": 400, "hop": 10, "classes": ["jumpingjack", ...]}   # the app's own section (optional)
     }
 
+The "har" section (firmware/apps/har.py) is written by `tinysense bundle` from the model's metadata (the .json
+beside the model file, as `train` writes it): window, hop, classes, samplerate, sensors (["accel"] or
+["accel", "gyro"]), axes, spectral and, for datasets converted to MPU6886 counts, accel_range_g / gyro_range_dps
+(the model's inputs are int16 counts at those full-scale ranges; the device sets its IMU to them). Keys given in
+the user's config win; a value that contradicts the model (all but hop, which only sets how often to classify) is
+an error naming both.
+
+The "imageclass" section (firmware/apps/imageclass.py): labels (the CNN's classes in output order), input ([h, w, 1],
+checked against the model), normalize (null | "minmax" | "mean_std", as trained) -- `tinysense bundle` writes these
+from the model.json of `train --model cnn` beside the model file -- and threshold (0..1), interval_s + max_messages
+(the rate limit: at most max_messages per interval_s), mean/std (for mean_std), frame_size (a camera.FrameSize name,
+default R96X96), pixel_format ("GRAYSCALE" | "RGB565"), byteswap. sample_rate is the frame rate (frames/s).
+
 Wi-Fi and broker credentials are not in config.json: they go in `/secrets.json`
 (`{"wifi": {"ssid": ..., "password": ...}, "mqtt": {"user": ..., "password": ..., "client_id": ...}}`),
 bundled with `--file secrets.json:/secrets.json`.
@@ -64,8 +77,10 @@ MQTT_SHELL_KEYS: dict[str, int] = {
 # Per-app sections: the keys each app core reads (firmware/apps/*.py, firmware/apps/shell.py).
 APP_SECTION_KEYS: dict[str, set[str]] = {
     "soundlevel": {"interval_s", "weighting", "mic_sensitivity_dbfs", "chunk", "n_chunks"},
-    "har": {"window", "hop", "classes", "axes", "spectral", "magnitude"},
-    "imageclass": {"labels", "threshold", "min_interval_s"},
+    "har": {"window", "hop", "classes", "axes", "spectral", "magnitude", "samplerate", "sensors", "accel_range_g",
+            "gyro_range_dps"},
+    "imageclass": {"labels", "threshold", "interval_s", "max_messages", "normalize", "mean", "std", "input",
+                   "frame_size", "pixel_format", "byteswap"},
 }
 
 
@@ -127,6 +142,10 @@ class DeviceConfig:
                 raise _fail(f"thresholds.{name}", f"{value!r} is not a finite number", "give a number")
         object.__setattr__(self, "thresholds", {name: float(value) for name, value in self.thresholds.items()})
         object.__setattr__(self, "models", tuple(self.models))
+        if self.app == "har":
+            check_har_section(self.app_settings, rate)
+        if self.app == "imageclass":
+            check_imageclass_section(self.app_settings)
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "config") -> DeviceConfig:
@@ -198,3 +217,133 @@ class DeviceConfig:
 
     def to_json(self) -> bytes:
         return (json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n").encode()
+
+
+# --- the har app's section ---------------------------------------------------------------------------------------
+
+HAR_SENSORS = (["accel"], ["accel", "gyro"])  # what the MPU6886 FIFO can deliver, in its order (firmware/apps/har.py)
+ACCEL_RANGES_G = (2, 4, 8, 16)  # firmware/drivers/mpu6886.py
+GYRO_RANGES_DPS = (250, 500, 1000, 2000)
+HAR_FLEXIBLE = {"hop"}  # model-derived keys a config may change: the hop only sets how often a window is classified
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_har_section(section: Mapping[str, Any], sample_rate: float) -> None:
+    """The values HarApp would refuse (or misread), as a ConfigError naming the key."""
+    ints = {"window": (4, 4096), "hop": (1, 1 << 30), "axes": (1, 3)}
+    for key, (low, high) in ints.items():
+        if key in section and not (_is_int(section[key]) and low <= section[key] <= high):
+            raise _fail(f"har.{key}", f"{section[key]!r} is not allowed", f"use an integer {low}..{high}")
+    classes = section.get("classes", ["x"])
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise _fail("har.classes", f"{classes!r} is not a list of labels", "list the model's classes in its order")
+    if "sensors" in section and section["sensors"] not in HAR_SENSORS:
+        raise _fail("har.sensors", f"{section['sensors']!r} is not what the MPU6886 FIFO delivers",
+                    'use ["accel"] or ["accel", "gyro"]')
+    for key, allowed in (("accel_range_g", ACCEL_RANGES_G), ("gyro_range_dps", GYRO_RANGES_DPS)):
+        if key in section and (not _is_int(section[key]) or section[key] not in allowed):
+            raise _fail(f"har.{key}", f"{section[key]!r} is not a range of the MPU6886",
+                        f"use one of {', '.join(map(str, allowed))}")
+    for key in ("spectral",):
+        if key in section and not isinstance(section[key], bool):
+            raise _fail(f"har.{key}", f"{section[key]!r} is not true or false", "write true or false")
+    if "samplerate" in section and section["samplerate"] != sample_rate:
+        raise _fail("har.samplerate", f"{section['samplerate']!r} Hz differs from sample_rate {sample_rate:g} Hz",
+                    "the IMU samples at sample_rate: make them equal (the model's rate)")
+
+
+def har_section_from_model(meta: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """The "har" section that runs a model of `tinysense train` on the device, from its metadata (model.json)."""
+    spec = meta.get("features") if isinstance(meta, Mapping) else None
+    if not isinstance(spec, Mapping) or "classes" not in meta:
+        raise ConfigError(f"{source} is not model metadata from `tinysense train`; put the model.json train wrote "
+                          "beside the model file")
+    if spec.get("kind") != "c":
+        raise ConfigError(f"{source}: the model was trained on ready feature rows, not recordings; the har app needs "
+                          "a model trained on IMU recordings")
+    groups = [list(g) for g in spec.get("sensors", [])]
+    imu = spec.get("imu") or {}
+    axes = len(groups[0]) if groups else 0
+    names = list(imu.get("sensors") or ["accel", "gyro"][:len(groups)])
+    layout = [list(range(k * axes, (k + 1) * axes)) for k in range(len(groups))]
+    if not 1 <= axes <= 3 or groups != layout or names not in HAR_SENSORS or len(names) != len(groups):
+        raise ConfigError(f"{source}: the model's sensors {groups} (channels {spec.get('channels')}) are not what "
+                          "the device's IMU gives (accelerometer x, y, z [+ gyroscope x, y, z]); train on "
+                          "recordings in that layout")
+    rate = float(spec["samplerate"])
+    section: dict[str, Any] = {
+        "window": int(spec["window"]), "hop": int(spec["hop"]), "classes": [str(c) for c in meta["classes"]],
+        "samplerate": int(rate) if rate.is_integer() else rate, "sensors": names, "axes": axes,
+        "spectral": bool(spec.get("spectral", True)),
+    }
+    for key in ("accel_range_g", "gyro_range_dps"):
+        if key in imu:
+            section[key] = imu[key]
+    return section
+
+
+def merge_app_section(user: Mapping[str, Any], derived: Mapping[str, Any], app: str, source: str) -> dict[str, Any]:
+    """derived (from the model) completed by the user's keys; a user value that contradicts the model is an error."""
+    out = dict(derived)
+    for key, value in user.items():
+        if key in derived and key not in HAR_FLEXIBLE and value != derived[key]:
+            raise ConfigError(f"config {app}.{key} is {value!r} but the model {source} needs {derived[key]!r}; "
+                              f"remove {app}.{key} from the config or bundle a model trained that way")
+        out[key] = value
+    return out
+
+
+# --- the imageclass app's section --------------------------------------------------------------------------------
+
+IMAGECLASS_FRAME_SIZES = ("R96X96", "QQVGA", "R128x128", "QCIF", "HQVGA", "R240X240", "QVGA", "R320X320", "CIF",
+                          "HVGA", "VGA", "SVGA", "XGA", "HD", "SXGA", "UXGA")  # camera.FrameSize names (OV2640)
+IMAGECLASS_NORMALIZE = (None, "minmax", "mean_std")  # tinysense_image.preprocess
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_imageclass_section(section: Mapping[str, Any]) -> None:
+    """The values apps.imageclass / apps.shell would refuse, as a ConfigError naming the key
+    (firmware/apps/imageclass.py documents them)."""
+    labels = section.get("labels", ["x"])
+    if not isinstance(labels, list) or not labels or not all(isinstance(c, str) for c in labels):
+        raise _fail("imageclass.labels", f"{labels!r} is not a list of labels", "list the model's classes in order")
+    if "threshold" in section and not (_number(section["threshold"]) and 0 <= section["threshold"] <= 1):
+        raise _fail("imageclass.threshold", f"{section['threshold']!r} is not a probability", "use 0..1")
+    if "interval_s" in section and not (_number(section["interval_s"]) and section["interval_s"] > 0):
+        raise _fail("imageclass.interval_s", f"{section['interval_s']!r} is not a positive number", "give seconds")
+    if "max_messages" in section and not (_is_int(section["max_messages"]) and section["max_messages"] >= 1):
+        raise _fail("imageclass.max_messages", f"{section['max_messages']!r} is not allowed", "use an integer >= 1")
+    if section.get("normalize") not in IMAGECLASS_NORMALIZE:
+        raise _fail("imageclass.normalize", f"{section['normalize']!r} is not a normalisation",
+                    'use null, "minmax" or "mean_std" (as the model was trained)')
+    for key, low, high in (("mean", 0, 255), ("std", 1, 255)):
+        if key in section and not (_is_int(section[key]) and low <= section[key] <= high):
+            raise _fail(f"imageclass.{key}", f"{section[key]!r} is not allowed", f"use an integer {low}..{high}")
+    if "frame_size" in section and section["frame_size"] not in IMAGECLASS_FRAME_SIZES:
+        raise _fail("imageclass.frame_size", f"{section['frame_size']!r} is not a camera frame size",
+                    f"use one of {', '.join(IMAGECLASS_FRAME_SIZES)}")
+    if "pixel_format" in section and section["pixel_format"] not in ("GRAYSCALE", "RGB565"):
+        raise _fail("imageclass.pixel_format", f"{section['pixel_format']!r} cannot be preprocessed",
+                    'use "GRAYSCALE" or "RGB565"')
+    shape = section.get("input", [1, 1, 1])
+    if not isinstance(shape, list) or len(shape) not in (2, 3) or not all(_is_int(v) and v >= 1 for v in shape) or (
+        len(shape) == 3 and shape[2] != 1
+    ):
+        raise _fail("imageclass.input", f"{shape!r} is not an input size", "write [height, width] or [h, w, 1]")
+
+
+def imageclass_section_from_model(meta: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """The "imageclass" keys a CNN of `tinysense train --model cnn` fixes, from its metadata (model.json)."""
+    if not isinstance(meta, Mapping) or meta.get("format") != "tinysense-cnn/1" or "labels" not in meta:
+        raise ConfigError(f"{source} is not CNN metadata from `tinysense train --model cnn`; put the model.json "
+                          "train wrote beside the model file")
+    section: dict[str, Any] = {"labels": [str(c) for c in meta["labels"]], "input": list(meta["input_shape"])}
+    if meta.get("normalize"):
+        section["normalize"] = meta["normalize"]
+    return section

@@ -11,13 +11,15 @@ Layout of the image (the vfs partition, mounted at / by the firmware):
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from tqdm import tqdm
 
 from tinysense.atomic import write_bytes_atomic
-from tinysense.device_config import DeviceConfig
+from tinysense.device_config import DeviceConfig, har_section_from_model, merge_app_section
 from tinysense.errors import CommandError
 from tinysense.littlefs_image import Geometry, build_image, verify_image
 from tinysense.paths import REPO
@@ -61,6 +63,73 @@ def _add(files: dict[str, bytes], path: str, data: bytes, source: str) -> None:
     if any(existing.startswith(path + "/") for existing in files):
         raise CommandError(f"{source}: {path} is a folder in the bundle and cannot also be a file; rename one")
     files[path] = data
+
+
+def model_metadata(model: Path) -> tuple[dict[str, Any], Path] | None:
+    """The metadata `tinysense train` wrote for a model file (<model>.json beside it), or None if there is none."""
+    path = model.with_suffix(".json")
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CommandError(f"cannot read the model metadata {path} ({error}); copy the model.json train wrote "
+                           "there again") from None
+    if not isinstance(meta, dict):
+        raise CommandError(f"{path} is not model metadata (not a JSON object); copy the model.json train wrote")
+    return meta, path
+
+
+HAR_REQUIRED = ("window", "hop", "classes")
+
+
+def fill_app_section(data: dict[str, Any], models: Sequence[Path], rate_given: bool) -> list[str]:
+    """Write the app's section of config `data` (a dict before validation) from the first model's metadata, so the
+    image runs as it is: keys the user gave win, contradictions with the model are errors (naming both values), and
+    sample_rate becomes the model's. Returns warnings (e.g. no metadata and no section: the device will refuse)."""
+    if data.get("app") == "imageclass":
+        return fill_imageclass_section(data, models)
+    if data.get("app") != "har":
+        return []
+    user = dict(data.get("har") or {})
+    found = model_metadata(models[0]) if models else None
+    if found is None:
+        missing = [key for key in HAR_REQUIRED if key not in user]
+        if not missing:
+            return []
+        where = (f"no {models[0].with_suffix('.json')} (the model.json train wrote) to take them from" if models
+                 else "no --model")
+        return [f"the har section lacks {', '.join(missing)} and there is {where}: the device will stop with a "
+                "configuration error; bundle the model with its metadata beside it (or give them in --config)"]
+    meta, meta_path = found
+    derived = har_section_from_model(meta, str(meta_path))
+    rate = derived["samplerate"]
+    if rate_given and data.get("sample_rate") != rate:
+        raise CommandError(f"sample_rate is {data.get('sample_rate')!r} Hz but the model {meta_path} was trained at "
+                           f"{rate!r} Hz; drop --sample-rate / sample_rate or bundle a model trained at that rate")
+    data["sample_rate"] = rate
+    data["har"] = merge_app_section(user, derived, "har", str(meta_path))
+    return []
+
+
+def fill_imageclass_section(data: dict[str, Any], models: Sequence[Path]) -> list[str]:
+    """The "imageclass" section's labels / input (/ normalize) from the CNN's metadata (model.json of `train
+    --model cnn` beside the model file); the user's other keys (threshold, interval_s, frame_size, ...) stay."""
+    from tinysense.device_config import imageclass_section_from_model
+
+    user = dict(data.get("imageclass") or {})
+    found = model_metadata(models[0]) if models else None
+    if found is None:
+        if "labels" in user:
+            return []
+        where = (f"no {models[0].with_suffix('.json')} (the model.json train wrote) to take them from" if models
+                 else "no --model")
+        return [f"the imageclass section has no labels and there is {where}: the device will stop with a "
+                "configuration error; bundle the model with its metadata beside it (or give labels in --config)"]
+    meta, meta_path = found
+    data["imageclass"] = merge_app_section(user, imageclass_section_from_model(meta, str(meta_path)), "imageclass",
+                                           str(meta_path))
+    return []
 
 
 def collect_files(

@@ -4,16 +4,18 @@ The recordings go behind the simulated hardware of ports/host/sim and the frozen
 
 * audio (.wav, 16-bit PCM): WAV → simulated I2S (machine.sim_attach_i2s) → drivers.i2s_mic.I2SMic →
   apps.soundlevel.SoundLevelApp → one message per interval {"laeq", "lafmax", "lafmin", "t", "n"}.
-* IMU (.npy, (samples, 3) int16 counts as the device recorder writes them): rows → simulated MPU6886
-  (sim_mpu6886) on the board's I2C bus → drivers.mpu6886 FIFO reads → apps.har.HarApp with the model →
+* IMU (.npy, (samples, 3) accelerometer or (samples, 6) accelerometer + gyroscope int16 counts, as the device
+  recorder writes them and as `train` converts datasets to): rows → simulated MPU6886 (sim_mpu6886, at the model's
+  full-scale ranges) on the board's I2C bus → drivers.mpu6886 FIFO reads → apps.har.HarApp with the model →
   one message per window {"class", "confidence", "t", "n"}.
 
 The core and sensor come from apps.shell.device_app(config) with the board's pins, and the topics, numbering and
 JSON encoding from apps.shell.Shell (ports/host/sim/run_app.py drives them on the simulated clock). The config is
 the device's: a config.json, the /config.json of a bundled image, or one made from the model metadata / options.
 
-A model the device's HarApp cannot run (several sensors, e.g. accelerometer + gyroscope; float recordings) is
-replayed window by window through the C features and C trees directly instead, with a note saying so.
+What the device cannot run is replayed window by window through the C features and C trees directly instead, with
+a note saying so: a model whose channels are not the IMU's layout (accelerometer [+ gyroscope], 1-3 axes each),
+recordings that are not int16 counts, or a rate the simulated IMU cannot keep.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 
 from tinysense import host, trees
 from tinysense.datasets import read_npy_partial
-from tinysense.device_config import DeviceConfig
+from tinysense.device_config import DeviceConfig, har_section_from_model, merge_app_section
 from tinysense.errors import CommandError
 from tinysense.paths import REPO
 from tinysense.training import FeatureSpec, window_features
@@ -43,7 +45,8 @@ BOARDS_DIR = REPO / "boards"
 DEFAULT_BOARD = "generic-s3"
 DEFAULT_ALLOC_CHECKS = 100  # per recording: gc.mem_alloc() walks the heap (~1 ms), so the checks are spread
 # board_pins entry each app's sensor needs
-SENSOR_PINS = {"soundlevel": ("I2S_MIC", "I2S microphone"), "har": ("IMU", "MPU6886 IMU")}
+SENSOR_PINS = {"soundlevel": ("I2S_MIC", "I2S microphone"), "har": ("IMU", "MPU6886 IMU"),
+               "imageclass": ("CAMERA", "camera")}
 
 
 @dataclass
@@ -189,7 +192,7 @@ POLL_MS = 10  # apps.shell.Shell's poll_ms: one loop pass of the simulation
 
 
 def run_app(jobs: list[tuple[str, dict[str, Any]]], board: str, *, alloc_checks: int = DEFAULT_ALLOC_CHECKS,
-            variant: str = "standard", timeout: float = 600) -> SimRun:
+            variant: str = "standard", timeout: float = 600, heapsize: str | None = None) -> SimRun:
     """Run each (recording name, job entry) through run_app.py; entry: {"config", "path"[, "rows", "rate", "axes"],
     "seconds"}. alloc_checks: loop passes per recording checked with gc.mem_alloc(), spread evenly (0: all)."""
     run = SimRun()
@@ -203,7 +206,7 @@ def run_app(jobs: list[tuple[str, dict[str, Any]]], board: str, *, alloc_checks:
     with tempfile.TemporaryDirectory(prefix="tinysense-sim-") as tmp:
         job_file = Path(tmp) / "job.py"
         job_file.write_text(_to_literal({"recordings": [entry for _, entry in jobs]}))
-        proc = host.run([str(RUNNER), str(job_file)], variant=variant, path=path, timeout=timeout)
+        proc = host.run([str(RUNNER), str(job_file)], variant=variant, path=path, timeout=timeout, heapsize=heapsize)
     out = proc.stdout.decode(errors="replace").splitlines()
     if proc.returncode != 0:
         error = proc.stderr.decode(errors="replace").strip().splitlines()
@@ -255,6 +258,9 @@ def _result(name: str, k: int, topic: str, payload: str, config: dict[str, Any])
     if config["app"] == "har":
         start = t_s - float(section["window"]) / _device_rate(config)
         value = str(msg.get("class"))
+    elif config["app"] == "imageclass":  # "t" is the frame's time
+        start = t_s
+        value = f"{msg.get('class')} ({float(msg.get('confidence') or 0):.3f})"
     else:
         start = t_s - float(section.get("interval_s", 1.0))
         w = section.get("weighting", "A")
@@ -325,29 +331,24 @@ def simulate_audio(paths: list[Path], *, config: dict[str, Any] | None = None, b
 def har_config(base: dict[str, Any] | None, model: DeviceModel, model_file: Path,
                notes: list[str]) -> dict[str, Any]:
     """The device config running `model` (read from model_file): `base` (config.json) with its model paths pointing
-    at model_file, or a new one from the model's metadata."""
-    spec = model.spec
-    rate: float | int = int(spec.samplerate) if float(spec.samplerate).is_integer() else spec.samplerate
-    data = dict(base) if base else {"app": "har", "sample_rate": rate}
+    at model_file, or a new one; its "har" section completed from the model's metadata as `bundle` does (a value
+    contradicting the model is an error)."""
+    derived = har_section_from_model(model.meta, model.source)
+    data = dict(base) if base else {"app": "har", "sample_rate": derived["samplerate"]}
     if data.get("app") != "har":
         raise CommandError(f"the config runs the {data.get('app')!r} app; .npy recordings need \"app\": \"har\" "
                            "(or pass .wav recordings)")
     section = dict(data.get("har") or {})
-    defaults = {"window": spec.window, "hop": spec.hop, "classes": model.classes}
-    missing = [key for key in defaults if key not in section]
-    if base is None:
-        section.update({key: defaults[key] for key in missing})
-        section.setdefault("spectral", spec.spectral)
-    elif missing:
+    missing = [key for key in ("window", "hop", "classes") if key not in section]
+    if base is not None and missing:
         notes.append(f"the config's \"har\" section lacks {', '.join(missing)}: the device would refuse to start; "
-                     "taken from the model metadata here (bundle a --config with them)")
-        section.update({key: defaults[key] for key in missing})
-    data["har"] = section
+                     "taken from the model metadata here (`tinysense bundle` writes them from the model)")
+    data["har"] = merge_app_section(section, derived, "har", model.source)
     data["models"] = [str(model_file)]
     device_rate = _device_rate(data)
-    if device_rate != float(spec.samplerate):
-        notes.append(f"the device samples at {device_rate:g} Hz, the model was trained at {spec.samplerate:g} Hz: "
-                     "the recordings are resampled as the IMU would sample them")
+    if device_rate != float(model.spec.samplerate):
+        raise CommandError(f"the config samples at {device_rate:g} Hz, the model was trained at "
+                           f"{model.spec.samplerate:g} Hz; set sample_rate to the model's rate")
     return DeviceConfig.from_dict(data, source="config").to_dict()
 
 
@@ -367,14 +368,13 @@ def _read_recording(path: Path, spec: FeatureSpec, notes: list[str]) -> np.ndarr
     return array
 
 
-def _why_not_device(spec: FeatureSpec, config: dict[str, Any], arrays: list[np.ndarray]) -> str | None:
+def _why_not_device(model: DeviceModel, arrays: list[np.ndarray]) -> str | None:
     """Why the device's HarApp cannot run this model on these recordings (None: it can)."""
-    if [list(s) for s in spec.sensors] != [[0, 1, 2]]:
-        return (f"the model takes {len(spec.channels)} channels ({', '.join(spec.channels)}) as "
-                f"{len(spec.sensors)} sensors; the device's HarApp computes the features of one 3-axis "
-                "accelerometer window")
-    if int((config.get("har") or {}).get("axes", 3)) != 3:
-        return "the config's har.axes is not 3; the device's HarApp features take 1 to 3 axes of the accelerometer"
+    spec = model.spec
+    try:
+        har_section_from_model(model.meta, model.source)
+    except CommandError as error:
+        return str(error).split(": ", 1)[-1]
     if not float(spec.samplerate).is_integer():
         return f"the recordings' rate {spec.samplerate:g} Hz is not a whole number for the simulated IMU"
     for a in arrays:
@@ -382,6 +382,16 @@ def _why_not_device(spec: FeatureSpec, config: dict[str, Any], arrays: list[np.n
         if values.size and (np.any(values != np.round(values)) or values.min() < -32768 or values.max() > 32767):
             return "the recordings are not int16 counts (the MPU6886 delivers int16); record them with the device"
     return None
+
+
+def imu_rows(array: np.ndarray, section: dict[str, Any]) -> np.ndarray:
+    """A recording's channels laid out as the MPU6886 FIFO delivers them: 3 values per sensor (axes beyond the
+    model's, absent from the recording, read 0)."""
+    axes, n_sensors = int(section["axes"]), len(section["sensors"])
+    rows = np.zeros((len(array), 3 * n_sensors), dtype="<i2")
+    for k in range(n_sensors):
+        rows[:, 3 * k:3 * k + axes] = array[:, k * axes:(k + 1) * axes]
+    return rows
 
 
 def simulate_imu(model: DeviceModel, paths: list[Path], *, config: dict[str, Any] | None = None,
@@ -404,22 +414,27 @@ def simulate_imu(model: DeviceModel, paths: list[Path], *, config: dict[str, Any
     with tempfile.TemporaryDirectory(prefix="tinysense-sim-") as tmp:
         model_file = Path(tmp) / "model.trees"
         model_file.write_bytes(model.model)
-        cfg = har_config(config, model, model_file, notes)
-        why = _why_not_device(spec, cfg, [a for _, a in recordings])
+        why = _why_not_device(model, [a for _, a in recordings])
         if why is not None:
             run = _imu_direct(model, recordings, variant)
             run.notes = notes + run.notes + [f"replayed through the C features and C trees directly, not the device "
                                              f"app: {why}"]
             return run
+        cfg = har_config(config, model, model_file, notes)
+        section = cfg["har"]
         jobs = []
         for i, (path, array) in enumerate(recordings):
             if len(array) < int(cfg["har"]["window"]):
                 notes.append(f"{path}: {len(array)} samples, shorter than the {cfg['har']['window']}-sample window; "
                              "no windows")
             data = Path(tmp) / f"{i}.bin"
-            data.write_bytes(np.asarray(array, dtype="<i2").tobytes())
+            rows = imu_rows(array, section)
+            data.write_bytes(rows.tobytes())
+            # the recording's counts are at the model's ranges: the simulated IMU serves them as they are
             jobs.append((path.name, {"config": cfg, "path": str(data), "rows": len(array),
-                                     "rate": int(spec.samplerate), "axes": 3,
+                                     "rate": int(spec.samplerate), "axes": rows.shape[1],
+                                     "accel_range_g": section.get("accel_range_g", 2),
+                                     "gyro_range_dps": section.get("gyro_range_dps", 250),
                                      "seconds": len(array) / spec.samplerate}))
         run = run_app(jobs, board, alloc_checks=alloc_checks, variant=variant)
     run.notes = notes + run.notes
@@ -447,3 +462,164 @@ def label_from_name(name: str, classes: list[str]) -> str | None:
     stem = Path(name).stem
     label = stem.rsplit("_", 1)[-1]
     return label if label in classes else None
+
+
+# --- images (imageclass) ------------------------------------------------------------------------------------------
+
+CAMERA_BOARD = "s3-eye"  # the board with a camera in boards/
+MAX_SIM_HEAP_MB = 1024
+
+
+@dataclass
+class CnnModel:
+    model: bytes
+    meta: dict[str, Any]
+    source: str
+
+    @property
+    def labels(self) -> list[str]:
+        return [str(c) for c in self.meta["labels"]]
+
+
+def _cnn_meta(meta: Any, where: str) -> dict[str, Any]:
+    from tinysense.device_config import imageclass_section_from_model
+
+    imageclass_section_from_model(meta, where)  # raises with what to do
+    return dict(meta)
+
+
+def cnn_model_from_folder(path: Path) -> CnnModel:
+    """A `train --model cnn` output folder, or a .tscn file with its .json beside it."""
+    model_path = path / "model.tscn" if path.is_dir() else path
+    try:
+        model = model_path.read_bytes()
+        meta = json.loads(model_path.with_suffix(".json").read_text())
+    except FileNotFoundError as error:
+        raise CommandError(f"{error.filename} does not exist; pass the folder `tinysense train --model cnn` "
+                           "wrote") from None
+    except (OSError, json.JSONDecodeError) as error:
+        raise CommandError(f"cannot read the model in {path} ({error}); retrain or pass another --model") from None
+    if model[:4] != b"TSCN":
+        raise CommandError(f"{model_path} is not a CNN model file; make it with `tinysense train --model cnn`")
+    return CnnModel(model, _cnn_meta(meta, str(model_path.with_suffix(".json"))), str(model_path))
+
+
+def cnn_model_from_image(image_path: Path, files: dict[str, bytes]) -> CnnModel:
+    """The CNN named first in /config.json of a bundled image, with its metadata /models/<name>.json."""
+    config = json.loads(files.get("/config.json", b"{}"))
+    models = config.get("models") or []
+    if not models:
+        raise CommandError(f"{image_path}: /config.json lists no model; bundle one with --model")
+    name = models[0]
+    meta_name = str(PurePosixPath(name).with_suffix(".json"))
+    if name not in files:
+        raise CommandError(f"{image_path}: {name} is missing; rebuild the image with --model")
+    if meta_name in files:
+        meta = _cnn_meta(json.loads(files[meta_name]), f"{image_path}:{meta_name}")
+    else:  # the device needs only the config's labels
+        meta = {"labels": (config.get("imageclass") or {}).get("labels", [])}
+    return CnnModel(files[name], meta, f"{image_path}:{name}")
+
+
+def image_files(paths: list[Path]) -> list[Path] | None:
+    """The image files named (folders: their images, sorted), or None when these are not images."""
+    from tinysense.imagefiles import IMAGE_SUFFIXES
+
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                return None
+            out += found
+        elif path.suffix.lower() in IMAGE_SUFFIXES:
+            out.append(path)
+        else:
+            return None
+    return out
+
+
+def imageclass_config(base: dict[str, Any] | None, model: CnnModel, model_file: Path, frame: tuple[int, int],
+                      notes: list[str]) -> dict[str, Any]:
+    """The device config running `model` on frames of `frame` (width, height): `base` (config.json) or a new one;
+    its "imageclass" section completed from the model's metadata (a contradicting value is an error)."""
+    from tinysense.device_config import imageclass_section_from_model, merge_app_section
+    from tinysense.imagefiles import frame_size_name
+
+    data = dict(base) if base else {"app": "imageclass", "sample_rate": 1}
+    if data.get("app") != "imageclass":
+        raise CommandError(f"the config runs the {data.get('app')!r} app; images need \"app\": \"imageclass\"")
+    section = dict(data.get("imageclass") or {})
+    if "format" in model.meta:
+        section = merge_app_section(section, imageclass_section_from_model(model.meta, model.source), "imageclass",
+                                    model.source)
+    name = frame_size_name(*frame)
+    if "frame_size" not in section:
+        if name is None:
+            raise CommandError(f"the images are {frame[0]}x{frame[1]}, not a camera frame size; resize them to one "
+                               "(e.g. 96x96 or 320x240) or set imageclass.frame_size")
+        section["frame_size"] = name
+    elif section["frame_size"] != name:
+        raise CommandError(f"the images are {frame[0]}x{frame[1]} but the config's camera delivers "
+                           f"{section['frame_size']} frames; resize the images or change imageclass.frame_size")
+    if base is None:
+        section.setdefault("threshold", 0.0)
+        notes.append("no config: every frame is published (threshold 0, one message per frame at 1 frame/s)")
+        section.setdefault("interval_s", 1.0)
+    data["imageclass"] = section
+    data["models"] = [str(model_file)]
+    return DeviceConfig.from_dict(data, source="config").to_dict()
+
+
+def simulate_images(model: CnnModel, paths: list[Path], *, config: dict[str, Any] | None = None,
+                    board: str = CAMERA_BOARD, alloc_checks: int = DEFAULT_ALLOC_CHECKS,
+                    variant: str = "standard") -> SimRun:
+    """The messages the imageclass app publishes for a sequence of camera frames (PGM/PPM/PNG files of one camera
+    frame size; PNG is converted to PGM/PPM here), captured one after another at the config's frame rate by the
+    simulated camera and classified by the device code in the host firmware."""
+    from tinysense.imagefiles import read_image, write_pnm
+
+    if not paths:
+        raise CommandError("no image files given; pass .pgm/.ppm/.png files or folders holding them")
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="tinysense-sim-") as tmp:
+        frames: list[str] = []
+        size = None
+        for i, path in enumerate(paths):
+            image = read_image(path)
+            h, w = image.shape[:2]
+            if size is None:
+                size = (w, h)
+            elif size != (w, h):
+                raise CommandError(f"{path} is {w}x{h}, the first image {size[0]}x{size[1]}; a camera delivers one "
+                                   "frame size: resize the images to one size")
+            if path.suffix.lower() == ".png":
+                converted = Path(tmp) / f"{i}{'.pgm' if image.shape[2] == 1 else '.ppm'}"
+                write_pnm(converted, image)
+                path = converted
+            frames.append(str(path.resolve()))
+        assert size is not None
+        model_file = Path(tmp) / "model.tscn"
+        model_file.write_bytes(model.model)
+        cfg = imageclass_config(config, model, model_file, size, notes)
+        fps = float(cfg["sample_rate"])
+        name = paths[0].parent.name if len(paths) > 1 else paths[0].name
+        job = {"config": cfg, "frames": frames, "seconds": len(frames) / fps}
+        # the simulated camera decodes every frame at init (then captures allocate nothing): heap room for them
+        bpp = 2 if cfg["imageclass"].get("pixel_format") == "RGB565" else 1
+        heap_mb = 4 + 2 * len(frames) * size[0] * size[1] * bpp // (1 << 20)
+        if heap_mb > MAX_SIM_HEAP_MB:
+            raise CommandError(f"{len(frames)} frames of {size[0]}x{size[1]} do not fit the simulator's memory "
+                               f"(it holds every frame); simulate at most "
+                               f"{len(frames) * MAX_SIM_HEAP_MB // heap_mb} frames at a time")
+        run = run_app([(name, job)], board, alloc_checks=alloc_checks, variant=variant, heapsize=f"{heap_mb}M")
+    for r in run.results:  # name each message after the frame it classified ("t" is the frame's time)
+        k = int(round(json.loads(r.payload).get("t", 0) * fps / 1000))
+        if 0 <= k < len(paths):
+            r.recording = paths[k].name
+    data_messages = iter(run.results)
+    for p in run.published:
+        if not (p.topic.endswith("/status") or p.topic.endswith("/stats")):
+            p.recording = next(data_messages).recording
+    run.notes = notes + run.notes
+    return run

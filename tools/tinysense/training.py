@@ -39,6 +39,8 @@ class FeatureSpec:
     channels: list[str] = field(default_factory=list)
     spectral: bool = True
     names: list[str] = field(default_factory=list)
+    # the recordings are MPU6886 int16 counts at these sensors/ranges (tinysense.datasets.Dataset.imu), or None
+    imu: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -112,7 +114,13 @@ def prepare(dataset: Dataset, *, window: int | None, hop: int | None, group_by: 
                          "no windows")
     if len(cut.data) == 0:
         raise DatasetError(f"no recording of {dataset.name} is as long as --window {window}; use a shorter window")
-    spec = FeatureSpec("c", dataset.samplerate, window, hop, dataset.sensors, dataset.channels, spectral)
+    if dataset.imu is None and not all(np.issubdtype(np.asarray(r).dtype, np.integer) for r in dataset.recordings):
+        # the device's features see the MPU6886's int16 counts: a model of physical units would misread them
+        notes.append(f"{dataset.name}: the recordings are not integer counts; the device computes its features on "
+                     "the MPU6886's int16 counts, so convert physical units to counts at the IMU's full-scale ranges "
+                     "(tinysense.datasets.imu_counts) before training a model for the har app")
+    spec = FeatureSpec("c", dataset.samplerate, window, hop, dataset.sensors, dataset.channels, spectral,
+                       imu=dataset.imu)
     spec.names = feature_names(spec)
     X = window_features(cut.data, spec, variant)
     return Prepared(X, dataset.labels[cut.recording], groups[cut.recording], spec), notes

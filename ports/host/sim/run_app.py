@@ -4,8 +4,11 @@
 #
 # JOB is a file holding a Python literal (written by tinysense.simulation):
 #   {"recordings": [{"config": {...}, "path": "x.wav"}
-#                   | {"config": {...}, "path": "x.bin", "rows": 1000, "rate": 100, "axes": 3}, ...]}
-# config: the device's config.json, its "models" paths pointing at files readable here; .bin: int16 rows.
+#                   | {"config": {...}, "frames": ["a.pgm", ...]}   (imageclass: camera frames)
+#                   | {"config": {...}, "path": "x.bin", "rows": 1000, "rate": 100, "axes": 3 | 6,
+#                      "accel_range_g": 2, "gyro_range_dps": 250}, ...]}
+# config: the device's config.json, its "models" paths pointing at files readable here; .bin: int16 rows (accel
+# x y z [gyro x y z] counts at the given full-scale ranges).
 #
 # Per recording, the device's own code runs against the simulated hardware: the recording is put behind the
 # simulated sensor (soundlevel: a WAV on machine.I2S; har: int16 rows in the MPU6886 register model on the
@@ -138,9 +141,19 @@ def attach(config, rec):
         import array
 
         samples = array.array("h", data)
-        imu = sim_mpu6886.MPU6886(samples, samplerate=rec["rate"], axes=rec["axes"])
+        # the recording's counts are at the ranges it was made with (the model's): no rescaling unless the
+        # config sets the IMU to other ranges
+        imu = sim_mpu6886.MPU6886(samples, samplerate=rec["rate"], axes=rec["axes"],
+                                  accel_range_g=rec.get("accel_range_g", 2),
+                                  gyro_range_dps=rec.get("gyro_range_dps", 250))
         machine.sim_attach_i2c(board_pins.I2C["id"], imu, board_pins.IMU["addr"])
         return rec["rows"]
+    if app == "imageclass":  # PGM/PPM frames of the configured frame size, each captured once, in order
+        import camera
+
+        camera.sim_reset()
+        camera.sim_set_frames(rec["frames"], loop=False)
+        return len(rec["frames"])
     raise shell.ConfigError(f"app {app!r} cannot be simulated")
 
 
@@ -156,7 +169,11 @@ def run_one(config, rec):
         a = (rows + 1) * 1000000
         b = period * rec["rate"]
         total = (a + b - 1) // b - 1
-        channels = core.axes
+        channels = core.channels
+    elif app == "imageclass":
+        source.clock = machine.sim_ticks_us  # frames paced on the simulated clock
+        total = rows
+        channels = 0  # a chunk is one whole frame
     else:
         total = rows
         channels = 1
@@ -170,7 +187,7 @@ def run_one(config, rec):
     sh.connections = 1
     poll_ms = sh.poll_ms
     stats_at = sh.stats_ms
-    limit_ms = (total * 1000) // max(1, int(getattr(core, "samplerate", 1))) + 60000
+    limit_ms = int(total * 1000 / getattr(core, "samplerate", 1)) + 60000
     every = rec.get("check_every", 1)  # check the heap on every `every`-th loop pass (gc.mem_alloc() is slow)
     passes = 0  # loop passes (reads until the source has nothing) that produced no message
     checked = 0
@@ -191,7 +208,7 @@ def run_one(config, rec):
             chunk = source.read()
             if chunk is None:
                 break
-            n = len(chunk) // channels
+            n = len(chunk) // channels if channels else 1
             left = total - core.samples
             if n > left:  # the recording ends inside this chunk
                 chunk = memoryview(chunk)[:left * channels]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from tinysense.esp_flash import (
     merge_images,
     serial_options,
 )
-from tinysense.fs_bundle import collect_files, write_image
+from tinysense.fs_bundle import collect_files, fill_app_section, write_image
 from tinysense.littlefs_image import FLASH_SIZES, FS_OFFSET, geometry_for, parse_flash_size
 from tinysense.releases import cached_firmware
 
@@ -51,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     merged.add_argument("--board", help="for --merged: use the firmware `tinysense download --board` fetched")
 
 
-def _config(args: argparse.Namespace) -> DeviceConfig:
+def _config(args: argparse.Namespace) -> tuple[DeviceConfig, list[str]]:
     data: dict[str, Any] = DeviceConfig.load(args.config).to_dict() if args.config else {}
     if args.app:
         data["app"] = args.app
@@ -74,7 +76,11 @@ def _config(args: argparse.Namespace) -> DeviceConfig:
         if not sep:
             raise CommandError(f"--threshold {spec!r} is not NAME=NUMBER; write it like --threshold alarm_db=85")
     data["thresholds"] = thresholds
-    return DeviceConfig.from_dict(data, source="config")
+    # the app's section from the model's metadata (window, hop, classes, sensors, ranges, ...): the image must run
+    rate_given = args.sample_rate is not None or (args.config is not None
+                                                  and "sample_rate" in json.loads(args.config.read_text()))
+    warnings = fill_app_section(data, args.model, rate_given)
+    return DeviceConfig.from_dict(data, source="config"), warnings
 
 
 def _flash_size(args: argparse.Namespace) -> int:
@@ -88,7 +94,7 @@ def _flash_size(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config, warnings = _config(args)
     firmware = None
     if args.merged:
         if bool(args.firmware) == bool(args.board):
@@ -103,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.output}: {geometry.name} flash, LittleFS {geometry.block_count} x {geometry.block_size} B at "
           f"{FS_OFFSET:#x}, {len(files)} files ({sum(map(len, files.values()))} B), app {config.app}; "
           "verified by mounting it with the device's parameters")
+    for warning in warnings:  # after the image: an error stays the one line it is
+        print(f"tinysense bundle: warning: {warning}", file=sys.stderr)
     if args.merged:
         assert firmware is not None
         merge_images(firmware, args.output, args.merged)

@@ -13,21 +13,25 @@ from tinysense.atomic import write_bytes_atomic
 from tinysense.errors import CommandError
 
 NAME = "simulate"
-HELP = ("run the device's app on .npy (IMU, har) or .wav (audio, soundlevel) recordings in the host firmware; "
-        "print the MQTT messages it would publish")
+HELP = ("run the device's app on .npy (IMU, har), .wav (audio, soundlevel) recordings or camera images "
+        "(imageclass) in the host firmware; print the MQTT messages it would publish")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("recordings", nargs="+", type=Path, help=".npy IMU recordings or .wav audio files")
+    parser.add_argument("recordings", nargs="+", type=Path,
+                        help=".npy IMU recordings, .wav audio files, or camera frames (.pgm/.ppm/.png files or "
+                             "folders of them, in order)")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--model", type=Path, help="folder `tinysense train` wrote (or its model.trees)")
+    source.add_argument("--model", type=Path,
+                        help="folder `tinysense train` wrote (or its model.trees / model.tscn)")
     source.add_argument("--image", type=Path,
                         help="a filesystem image from `tinysense bundle`: its /config.json and model are used")
     parser.add_argument("--config", type=Path,
                         help="the device's config.json (app settings, mqtt topic_prefix and limits); without it "
                              "one is made from the model metadata or the audio options")
-    parser.add_argument("--board", default=simulation.DEFAULT_BOARD, choices=simulation.boards(),
-                        help=f"board whose pins the app uses (default {simulation.DEFAULT_BOARD})")
+    parser.add_argument("--board", choices=simulation.boards(),
+                        help=f"board whose pins the app uses (default {simulation.DEFAULT_BOARD}; for images "
+                             f"{simulation.CAMERA_BOARD}, which has a camera)")
     parser.add_argument("--alloc-checks", type=int, default=simulation.DEFAULT_ALLOC_CHECKS, metavar="N",
                         help="loop passes per recording whose heap use is measured with gc.mem_alloc(), spread over "
                              f"the recording (default {simulation.DEFAULT_ALLOC_CHECKS}; 0: every pass, slower)")
@@ -50,21 +54,37 @@ def _config(args: argparse.Namespace) -> dict[str, Any] | None:
     return None
 
 
+def _simulate_images(args: argparse.Namespace, images: list[Path], config: dict[str, Any] | None,
+                     files: dict[str, bytes] | None) -> tuple[simulation.SimRun, str]:
+    if not (args.model or args.image):
+        raise CommandError("images need a model; pass --model FOLDER (from train --model cnn) or --image FS.bin")
+    model = (simulation.cnn_model_from_image(args.image, files or {}) if args.image
+             else simulation.cnn_model_from_folder(args.model))
+    run_ = simulation.simulate_images(model, images, config=config, board=args.board or simulation.CAMERA_BOARD,
+                                      alloc_checks=args.alloc_checks)
+    summary = (f"{len(run_.results)} messages from {len(images)} camera frames through the imageclass app with "
+               f"{model.source}")
+    return run_, summary
+
+
 def run(args: argparse.Namespace) -> int:
+    images = simulation.image_files(args.recordings)
     kinds = {p.suffix.lower() for p in args.recordings}
-    if not kinds <= {".npy", ".wav"} or len(kinds) != 1:
-        raise CommandError(f"recordings must be all .npy (IMU) or all .wav (audio), got {sorted(kinds)}; "
-                           "pass one kind at a time")
+    if images is None and (not kinds <= {".npy", ".wav"} or len(kinds) != 1):
+        raise CommandError(f"recordings must be all .npy (IMU), all .wav (audio) or images (.pgm/.ppm/.png files or "
+                           f"folders of them), got {sorted(kinds)}; pass one kind at a time")
     for path in args.recordings:
-        if not path.is_file():
+        if images is None and not path.is_file():
             raise CommandError(f"recording {path} does not exist; pass existing files")
     config = _config(args)
     files = simulation.read_image(args.image) if args.image else None
     if files is not None:
         config = simulation.image_config(args.image, files)
-    if kinds == {".wav"}:
+    if images is not None:
+        run_, summary = _simulate_images(args, images, config, files)
+    elif kinds == {".wav"}:
         run_ = simulation.simulate_audio(
-            args.recordings, config=config, board=args.board,
+            args.recordings, config=config, board=args.board or simulation.DEFAULT_BOARD,
             interval_s=None if args.chunk_ms is None else args.chunk_ms / 1000, weighting=args.weighting,
             mic_sensitivity_dbfs=args.mic_sensitivity_dbfs, alloc_checks=args.alloc_checks)
         summary = f"{len(run_.results)} intervals from {len(args.recordings)} recordings through the soundlevel app"
@@ -73,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError("IMU recordings need a model; pass --model FOLDER (from train) or --image FS.bin")
         model = (simulation.model_from_image(args.image, files) if args.image
                  else simulation.model_from_folder(args.model))
-        run_ = simulation.simulate_imu(model, args.recordings, config=config, board=args.board,
+        run_ = simulation.simulate_imu(model, args.recordings, config=config,
+                                       board=args.board or simulation.DEFAULT_BOARD,
                                        alloc_checks=args.alloc_checks)
         named = [(r, simulation.label_from_name(r.recording, model.classes)) for r in run_.results]
         known = [(r, label) for r, label in named if label is not None]

@@ -13,10 +13,12 @@ import numpy as np
 from tqdm import tqdm
 
 from tinysense import datasets, reports, training
+from tinysense.cnn import train as cnn_train
 from tinysense.errors import CommandError
 
 NAME = "train"
-HELP = "train a tree model on sensor recordings with the device's C features; report accuracy vs flash/RAM/time"
+HELP = ("train a tree model on sensor recordings with the device's C features (or a CNN on images with --model cnn); "
+        "report accuracy vs flash/RAM/time")
 
 
 def _ints(text: str) -> list[int]:
@@ -27,6 +29,17 @@ def _ints(text: str) -> list[int]:
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: give positive integers, like 5,10,20")
     return values
+
+
+def _size(text: str) -> tuple[int, int]:
+    h, sep, w = text.lower().partition("x")
+    try:
+        size = (int(h), int(w)) if sep else (int(h), int(h))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 32x32") from None
+    if min(size) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive sizes, like 32x32")
+    return size
 
 
 def _leaves(text: str) -> list[int | None]:
@@ -59,8 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="GroupShuffleSplit (default) or StratifiedGroupKFold")
     search.add_argument("--splits", type=int, default=5, help="number of CV splits (default 5)")
     search.add_argument("--test-size", type=float, default=0.25, help="test fraction of groups for --cv shuffle")
-    search.add_argument("--model", choices=sorted(training.MODEL_TYPES), default="rf",
-                        help="rf: random forest (default), et: extra trees, dt: one decision tree")
+    search.add_argument("--model", choices=[*sorted(training.MODEL_TYPES), "cnn"], default="rf",
+                        help="rf: random forest (default), et: extra trees, dt: one decision tree, cnn: a small "
+                             "convolutional network on images (see the cnn options)")
     search.add_argument("--n-estimators", type=_ints, default=[5, 10], help="trees per candidate (default 5,10)")
     search.add_argument("--max-leaf-nodes", type=_leaves, default=[16, 64],
                         help="leaf limits per candidate, 'none' for unlimited (default 16,64)")
@@ -72,6 +86,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the callgrind instruction counts (faster)")
     search.add_argument("--seed", type=int, default=0)
     search.add_argument("--jobs", type=int, default=1, help="CPU cores for fitting (default 1)")
+    images = parser.add_argument_group(
+        "cnn (--model cnn): DATASET is a folder with a subfolder of .pgm/.ppm/.png images per label, an .npz of "
+        f"X (N x H x W [x C] uint8) and y, or one of {', '.join(cnn_train.BUILTIN)}; needs PyTorch (CPU)")
+    images.add_argument("--epochs", type=int, default=8, help="training epochs (default 8)")
+    images.add_argument("--conv", type=_ints, default=[8, 16],
+                        help="channels of each 3x3 conv + BatchNorm + ReLU + 2x2 max pool block (default 8,16)")
+    images.add_argument("--input-size", type=_size, metavar="HxW",
+                        help="model input size; images of another size are resized as the device does (default: "
+                             "the images' size)")
+    images.add_argument("--normalize", choices=("minmax", "mean_std"),
+                        help="brightness normalisation the device applies before the model (tinysense_image)")
+    images.add_argument("--batch-size", type=int, default=64)
+    images.add_argument("--lr", type=float, default=0.005, help="Adam learning rate (default 0.005)")
+    images.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads (default 1; 1 is reproducible)")
+    images.add_argument("--float32", action="store_true", help="also write the float32 model (model-float32.tscn)")
 
 
 def _load(args: argparse.Namespace) -> datasets.Dataset:
@@ -117,7 +146,36 @@ def _outputs(result: training.Result) -> dict[str, bytes]:
     }
 
 
+def _run_cnn(args: argparse.Namespace) -> int:
+    if args.epochs < 1 or args.batch_size < 1 or args.threads < 1 or not 0.0 < args.test_size < 1.0:
+        raise CommandError("--epochs, --batch-size and --threads must be >= 1 and --test-size between 0 and 1; "
+                           "fix the values")
+    cnn_train.require_torch()
+    data = cnn_train.load_images(args.dataset, args.input_size, args.normalize)
+    options = cnn_train.Options(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, conv=tuple(args.conv),
+                                test_size=args.test_size, seed=args.seed, threads=args.threads, float32=args.float32)
+    h, w, _ = data.images.shape[1:]
+    print(f"{data.name}: {len(data.y)} images {h}x{w} gray, classes {', '.join(data.classes)}")
+    with tqdm(total=options.epochs, desc="train cnn", unit="epoch", disable=None) as bar:
+        def progress(_epoch: int, loss: float) -> None:
+            bar.set_postfix(loss=f"{loss:.3f}")
+            bar.update(1)
+
+        result = cnn_train.train(data, options, args.normalize, progress)
+    files = result.files()
+    reports.write_outputs(args.output, files)
+    print(result.report(), end="")
+    drop = result.float_accuracy - result.int8_accuracy
+    if drop > 0.01:
+        print(f"tinysense train: warning: int8 loses {100 * drop:.1f} percentage points against float32; train "
+              "longer, or ship the float32 model (--float32)", file=sys.stderr)
+    print(f"wrote {args.output}/: {', '.join(files)}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.model == "cnn":
+        return _run_cnn(args)
     dataset = _load(args)
     options = _options(args)
     n_candidates = len(args.n_estimators) * len(args.max_leaf_nodes) * len(args.min_samples_leaf)
