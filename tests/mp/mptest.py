@@ -66,3 +66,13 @@ def heap_allocated_during(fn, repeat=1000):
         return gc.mem_alloc() - before
     finally:
         gc.enable()
+
+
+# CRC-32 (IEEE, as zlib/binascii.crc32) for model files the tests write by hand: the firmware has no binascii.
+def crc32(data, crc=0):
+    crc = ~crc & 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0xEDB88320 if crc & 1 else 0)
+    return ~crc & 0xFFFFFFFF

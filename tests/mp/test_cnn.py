@@ -5,19 +5,10 @@ import array
 import struct
 
 import emlearn_cnn
-from mptest import heap_allocated_during, raises, requires_gc
+from mptest import crc32, heap_allocated_during, raises, requires_gc
 
 CONV2D, DEPTHWISE, MAXPOOL, AVGPOOL, GAP, DENSE, FLATTEN, SOFTMAX, ADD = 1, 2, 3, 4, 5, 6, 7, 8, 9
 NONE, RELU, RELU6 = 0, 1, 2
-
-
-def crc32(data, crc=0):
-    crc = ~crc & 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0xEDB88320 if crc & 1 else 0)
-    return ~crc & 0xFFFFFFFF
 
 
 def align(n, a=16):

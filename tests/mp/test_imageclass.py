@@ -15,20 +15,11 @@ import machine
 import tinysense_image
 from apps.imageclass import ImageClassApp
 from drivers.camera import Camera, FrameSource
-from mptest import heap_allocated_during, raises, variant
+from mptest import crc32, heap_allocated_during, raises, variant
 
 DENSE, FLATTEN, SOFTMAX = 6, 7, 8  # layer types of the model file (usermods/emlearn_cnn/cnn.h)
 NONE = 0
 NOQ = (0, 0, 0, 0)
-
-
-def crc32(data, crc=0):
-    crc = ~crc & 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0xEDB88320 if crc & 1 else 0)
-    return ~crc & 0xFFFFFFFF
 
 
 def floats(*values):

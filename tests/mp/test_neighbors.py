@@ -4,16 +4,7 @@ import array
 import struct
 
 import emlearn_neighbors
-from mptest import heap_allocated_during, raises
-
-
-def crc32(data, crc=0):
-    crc = ~crc & 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0xEDB88320 if crc & 1 else 0)
-    return ~crc & 0xFFFFFFFF
+from mptest import crc32, heap_allocated_during, raises
 
 
 def model_file(items, labels, k, n_features=None, quantizer=None, version=1, kind=1, magic=b"TSKN", flags=None,

@@ -5,18 +5,9 @@ import math
 import struct
 
 import emlearn_net
-from mptest import heap_allocated_during, raises
+from mptest import crc32, heap_allocated_during, raises
 
 IDENTITY, RELU, LOGISTIC, TANH, SOFTMAX = 0, 1, 2, 3, 4
-
-
-def crc32(data, crc=0):
-    crc = ~crc & 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0xEDB88320 if crc & 1 else 0)
-    return ~crc & 0xFFFFFFFF
 
 
 def floats(values):

@@ -4,20 +4,11 @@ import array
 import struct
 
 import emlearn_trees
-from mptest import heap_allocated_during, raises, variant
+from mptest import crc32, heap_allocated_during, raises, variant
 
 # One tree, 2 features, 2 classes:  x0 < 5 -> class 0;  else x1 < 3 -> class 0, else class 1.
 CSV = "f,2\nc,2\nlb,0\nr,0\nn,0,5,-1,1\nn,1,3,-1,-2\nl,0\nl,1\n"
 CASES = [((4, 9), 0), ((5, 2), 0), ((5, 3), 1), ((-100, 100), 0), ((32767, 32767), 1)]
-
-
-def crc32(data, crc=0):
-    crc = ~crc & 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0xEDB88320 if crc & 1 else 0)
-    return ~crc & 0xFFFFFFFF
 
 
 def bit_stream(fields):
