@@ -83,6 +83,14 @@ def model_metadata(model: Path) -> tuple[dict[str, Any], Path] | None:
 HAR_REQUIRED = ("window", "hop", "classes")
 
 
+def _no_metadata_warning(problem: str, models: Sequence[Path], what: str) -> str:
+    """The warning for an app section that neither the user nor the model's metadata completes."""
+    where = (f"no {models[0].with_suffix('.json')} (the model.json train wrote) to take {what} from" if models
+             else "no --model")
+    return (f"{problem} and there is {where}: the device will stop with a configuration error; bundle the model "
+            f"with its metadata beside it (or give {what} in --config)")
+
+
 def fill_app_section(data: dict[str, Any], models: Sequence[Path], rate_given: bool) -> list[str]:
     """Write the app's section of config `data` (a dict before validation) from the first model's metadata, so the
     image runs as it is: keys the user gave win, contradictions with the model are errors (naming both values), and
@@ -97,10 +105,7 @@ def fill_app_section(data: dict[str, Any], models: Sequence[Path], rate_given: b
         missing = [key for key in HAR_REQUIRED if key not in user]
         if not missing:
             return []
-        where = (f"no {models[0].with_suffix('.json')} (the model.json train wrote) to take them from" if models
-                 else "no --model")
-        return [f"the har section lacks {', '.join(missing)} and there is {where}: the device will stop with a "
-                "configuration error; bundle the model with its metadata beside it (or give them in --config)"]
+        return [_no_metadata_warning(f"the har section lacks {', '.join(missing)}", models, "them")]
     meta, meta_path = found
     derived = har_section_from_model(meta, str(meta_path))
     rate = derived["samplerate"]
@@ -122,10 +127,7 @@ def fill_imageclass_section(data: dict[str, Any], models: Sequence[Path]) -> lis
     if found is None:
         if "labels" in user:
             return []
-        where = (f"no {models[0].with_suffix('.json')} (the model.json train wrote) to take them from" if models
-                 else "no --model")
-        return [f"the imageclass section has no labels and there is {where}: the device will stop with a "
-                "configuration error; bundle the model with its metadata beside it (or give labels in --config)"]
+        return [_no_metadata_warning("the imageclass section has no labels", models, "labels")]
     meta, meta_path = found
     data["imageclass"] = merge_app_section(user, imageclass_section_from_model(meta, str(meta_path)), "imageclass",
                                            str(meta_path))

@@ -111,15 +111,19 @@ def image_config(image_path: Path, files: dict[str, bytes]) -> dict[str, Any]:
     return DeviceConfig.from_dict(data, source=f"{image_path}:/config.json").to_dict()
 
 
-def model_from_image(image_path: Path, files: dict[str, bytes] | None = None) -> DeviceModel:
-    """The model named first in /config.json of a bundled image, with its metadata /models/<name>.json."""
-    files = read_image(image_path) if files is None else files
+def _first_model(image_path: Path, files: dict[str, bytes]) -> tuple[dict[str, Any], str, str]:
+    """(/config.json, the model it names first, that model's metadata path) of a bundled image."""
     config = json.loads(files.get("/config.json", b"{}"))
     models = config.get("models") or []
     if not models:
         raise CommandError(f"{image_path}: /config.json lists no model; bundle one with --model")
-    name = models[0]
-    meta_name = str(PurePosixPath(name).with_suffix(".json"))
+    return config, models[0], str(PurePosixPath(models[0]).with_suffix(".json"))
+
+
+def model_from_image(image_path: Path, files: dict[str, bytes] | None = None) -> DeviceModel:
+    """The model named first in /config.json of a bundled image, with its metadata /models/<name>.json."""
+    files = read_image(image_path) if files is None else files
+    config, name, meta_name = _first_model(image_path, files)
     if name not in files or meta_name not in files:
         raise CommandError(f"{image_path}: {name} or its metadata {meta_name} is missing; bundle both "
                            "(--model FILE --file model.json:" + meta_name + ")")
@@ -506,12 +510,7 @@ def cnn_model_from_folder(path: Path) -> CnnModel:
 
 def cnn_model_from_image(image_path: Path, files: dict[str, bytes]) -> CnnModel:
     """The CNN named first in /config.json of a bundled image, with its metadata /models/<name>.json."""
-    config = json.loads(files.get("/config.json", b"{}"))
-    models = config.get("models") or []
-    if not models:
-        raise CommandError(f"{image_path}: /config.json lists no model; bundle one with --model")
-    name = models[0]
-    meta_name = str(PurePosixPath(name).with_suffix(".json"))
+    config, name, meta_name = _first_model(image_path, files)
     if name not in files:
         raise CommandError(f"{image_path}: {name} is missing; rebuild the image with --model")
     if meta_name in files:

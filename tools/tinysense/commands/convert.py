@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from tinysense import conversion
 from tinysense.atomic import write_bytes_atomic
@@ -53,12 +54,7 @@ def run_cnn(args: argparse.Namespace) -> int:
     model, parity, description = cnn_convert.convert_network(args.model, x_test, y_test, calibration, dtype=dtype)
     report = {"model": str(args.model), "device_model": str(output), "device_model_bytes": len(model),
               "estimator": f"CNN ({description})", "test_set": str(test_set), **parity.to_dict()}
-    try:
-        write_bytes_atomic(report_path, (json.dumps(report, indent=2) + "\n").encode())
-        if parity.ok:
-            write_bytes_atomic(output, model)
-    except OSError as error:
-        raise CommandError(f"cannot write {output} ({error.strerror}); choose another --output") from None
+    _write_outputs(report_path, report, output, model if parity.ok else None)
     if not parity.ok:
         raise CommandError(f"the device disagrees on {len(parity.mismatches)} of {parity.n_samples} test images "
                            f"(first: {parity.mismatches[:5]}; {parity.note}); {output} not written, see {report_path}")
@@ -67,6 +63,16 @@ def run_cnn(args: argparse.Namespace) -> int:
           f"{parity.n_agree}/{parity.n_samples} test images in the host firmware ({parity.note}); same class as the "
           f"float network on {parity.details['float_agreement']:.1%}{accuracy}; report {report_path}")
     return 0
+
+
+def _write_outputs(report_path: Path, report: dict[str, Any], output: Path, model: bytes | None) -> None:
+    """The parity report, and the device model when parity holds (model is None otherwise); each atomically."""
+    try:
+        write_bytes_atomic(report_path, (json.dumps(report, indent=2) + "\n").encode())
+        if model is not None:
+            write_bytes_atomic(output, model)
+    except OSError as error:
+        raise CommandError(f"cannot write {output} ({error.strerror}); choose another --output") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,12 +92,7 @@ def run(args: argparse.Namespace) -> int:
     model, parity = conversion.convert(estimator, X_test, y_test, features=features)
     report = {"model": str(args.model), "device_model": str(output), "device_model_bytes": len(model),
               "estimator": conversion.describe(estimator), "test_set": str(test_set), **parity.to_dict()}
-    try:
-        write_bytes_atomic(report_path, (json.dumps(report, indent=2) + "\n").encode())
-        if parity.ok:
-            write_bytes_atomic(output, model)
-    except OSError as error:
-        raise CommandError(f"cannot write {output} ({error.strerror}); choose another --output") from None
+    _write_outputs(report_path, report, output, model if parity.ok else None)
     accuracy = "" if parity.device_accuracy is None else f", device accuracy {parity.device_accuracy:.3f}"
     if not parity.ok:
         note = f"; {parity.note}" if parity.note else ""
