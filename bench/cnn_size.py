@@ -37,6 +37,7 @@ import run  # noqa: E402
 from tinysense import cnn  # noqa: E402
 from tinysense.cnn import model as fmt  # noqa: E402
 from tinysense.cnn.model import Layer, Model  # noqa: E402
+from tinysense.host import HostFirmwareMissing  # noqa: E402
 
 OUT = run.RESULTS / "cnn"
 SCRIPT = BENCH / "mp" / "bench_cnn.py"
@@ -250,9 +251,17 @@ def measure(case: str, calls: int, base_calls: int, have_valgrind: bool) -> Meas
     return Measured(instructions, us)
 
 
-def heap_held(case: str) -> int:
-    proc = run.run_firmware([str(run.firmware_or_raise()), str(SCRIPT), "--memory", case])
-    return int(proc.stdout.split()[-1])
+def heap_held(case: str, mode: str = "--memory", variant: str = "standard") -> str:
+    """gc.mem_alloc() held after a case's set-up (bench_cnn.py's --memory modes), formatted; "n/a" when the
+    variant's firmware is not built (the 32-bit one is optional: `make -C ports/host VARIANT=32`)."""
+    try:
+        firmware = run.firmware_or_raise(variant)
+    except HostFirmwareMissing:
+        if variant == "standard":
+            raise
+        return "n/a"
+    proc = run.run_firmware([str(firmware), str(SCRIPT), mode, case])
+    return f"{int(proc.stdout.split()[-1]):,}"
 
 
 def _f(v: float | None, digits: int = 0) -> str:
@@ -321,21 +330,29 @@ def speed_tables(prepared: list[Prepared]) -> list[str]:
 def size_table(prepared: list[Prepared]) -> list[str]:
     lines = ["# cnn models: flash, RAM and MACs", "",
              "Flash = the model file (weights read in place: a file in a memory-mapped partition or frozen "
-             "bytes needs no RAM for them). RAM = the activation arena (`arena_size()`, planned at conversion); "
-             "heap held = `gc.mem_alloc()` after `emlearn_cnn.new(open(file).read())` plus the image and the "
-             "output array, minus before (file bytes + arena + model object), i.e. loaded from a file. The "
-             "plain-MicroPython peer holds its float32 weights and layer buffers.", "",
-             "| model | MACs | int8 file (flash) B | int8 arena (RAM) B | int8 heap held B | float32 file B | "
-             "float32 arena B | peer heap held B | TinyMaix flash / RAM B |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "bytes needs no RAM for them). RAM = the activation arena (`arena_size()`, planned at conversion). "
+             "Heap held = `gc.mem_alloc()` after `emlearn_cnn.new(...)` minus before, after `gc.collect()` "
+             "(bench/mp/bench_cnn.py --memory-ram / --memory-file): *in RAM* = `new(memoryview(data))` on model "
+             "bytes already in memory (how a frozen or memory-mapped model is used): the model object with its "
+             "layer table (40 B per layer) and the arena, on the 64-bit and the 32-bit (like the ESP32-S3) host "
+             "builds; *from a file* = `new(open(path, 'rb'))`, which reads the file into a bytes object: the model "
+             "bytes count. The plain-MicroPython peer (64-bit) holds its float32 weights, layer buffers, image "
+             "and output.", "",
+             "| model | MACs | int8 file (flash) B | int8 arena (RAM) B | int8 heap held in RAM 64 / 32-bit B | "
+             "int8 heap held from a file B | float32 file B | float32 arena B | float32 heap held in RAM "
+             "64 / 32-bit B | peer heap held B | TinyMaix flash / RAM B |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for p in prepared:
         if not p.network:
             continue
         tm = TINYMAIX.get(p.name)
-        lines.append(f"| {p.name} | {p.macs:,} | {(OUT / f'int8_{p.name}.bin').stat().st_size:,} | "
-                     f"{cnn.arena_size(p.int8_model):,} | {heap_held('int8_' + p.name):,} | "
-                     f"{(OUT / f'float_{p.name}.bin').stat().st_size:,} | {cnn.arena_size(p.float_model):,} | "
-                     f"{heap_held('python_' + p.name):,} | " + (f"{tm[0]:,} / {tm[1]:,}" if tm else "—") + " |")
+        q, f = f"int8_{p.name}", f"float_{p.name}"
+        lines.append(f"| {p.name} | {p.macs:,} | {(OUT / f'{q}.bin').stat().st_size:,} | "
+                     f"{cnn.arena_size(p.int8_model):,} | {heap_held(q, '--memory-ram')} / "
+                     f"{heap_held(q, '--memory-ram', '32')} | {heap_held(q, '--memory-file')} | "
+                     f"{(OUT / f'{f}.bin').stat().st_size:,} | {cnn.arena_size(p.float_model):,} | "
+                     f"{heap_held(f, '--memory-ram')} / {heap_held(f, '--memory-ram', '32')} | "
+                     f"{heap_held('python_' + p.name)} | " + (f"{tm[0]:,} / {tm[1]:,}" if tm else "—") + " |")
     lines += ["", "Networks:", ""] + [f"- `{p.name}`: {p.label}" for p in prepared if p.network]
     lines += ["", f"TinyMaix figures: {TINYMAIX_SOURCE}. `mnist_tinymaix` is the same layer structure "
               "(random weights here; sizes do not depend on the values).", ""]

@@ -107,6 +107,35 @@ def residual_model(rng: np.random.Generator) -> Model:
     return Model(fmt.FLOAT32, (8, 8, 2), layers, in_scale=1 / 255)
 
 
+def pool_model(rng: np.random.Generator) -> Model:
+    """Pools over more channels than the engine reduces at once (70 > 64) with border windows of every size:
+    1x1 conv 2 -> 70, avgpool 3x3 stride 2 pad 1 (averages of 4, 6 and 9: rounding of negative and positive
+    sums), maxpool 3x3 stride 1 pad 1, global average pool over 70 channels, flatten, dense."""
+    layers = [Layer(fmt.CONV2D, (7, 9, 70), fmt.ACT_NONE, (1, 1), (1, 1), (0, 0),
+                    rng.normal(0, 0.8, (70, 1, 1, 2)).astype(np.float32), rng.normal(0, 0.2, 70).astype(np.float32)),
+              Layer(fmt.AVGPOOL, (4, 5, 70), kernel=(3, 3), stride=(2, 2), pad=(1, 1)),
+              Layer(fmt.MAXPOOL, (4, 5, 70), fmt.ACT_RELU, kernel=(3, 3), stride=(1, 1), pad=(1, 1)),
+              Layer(fmt.GLOBAL_AVGPOOL, (1, 1, 70)),
+              Layer(fmt.FLATTEN, (1, 1, 70)),
+              Layer(fmt.DENSE, (1, 1, 3), weights=rng.normal(0, 0.3, (3, 70)).astype(np.float32),
+                    bias=rng.normal(0, 0.1, 3).astype(np.float32))]
+    return Model(fmt.FLOAT32, (7, 9, 2), layers, in_scale=1 / 255, in_offset=-128 / 255)
+
+
+def big_pool_model(rng: np.random.Generator) -> Model:
+    """Large windows: 1x1 conv 1 -> 40, avgpool 12x12 padding 5 (counts 49 to 144: the engine's row path divides
+    counts over 128 in int32), global average pool over 16x15 (more than 512 columns x channels: the per-window
+    path), dense."""
+    layers = [Layer(fmt.CONV2D, (17, 16, 40), fmt.ACT_NONE, (1, 1), (1, 1), (0, 0),
+                    rng.normal(0, 0.8, (40, 1, 1, 1)).astype(np.float32), rng.normal(0, 0.2, 40).astype(np.float32)),
+              Layer(fmt.AVGPOOL, (16, 15, 40), kernel=(12, 12), stride=(1, 1), pad=(5, 5)),
+              Layer(fmt.GLOBAL_AVGPOOL, (1, 1, 40)),
+              Layer(fmt.FLATTEN, (1, 1, 40)),
+              Layer(fmt.DENSE, (1, 1, 3), weights=rng.normal(0, 0.3, (3, 40)).astype(np.float32),
+                    bias=rng.normal(0, 0.1, 3).astype(np.float32))]
+    return Model(fmt.FLOAT32, (17, 16, 1), layers, in_scale=1 / 255, in_offset=-128 / 255)
+
+
 def images_for(model: Model, n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, *model.input_shape), dtype=np.uint8)
 
@@ -116,7 +145,7 @@ def images_for(model: Model, n: int, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("variant", ["standard", "32"])
 def test_random_models_int8_bit_exact_and_float_close(variant: str) -> None:
     rng = np.random.default_rng(1)
-    for build in (random_model, gap_model, residual_model):
+    for build in (random_model, gap_model, residual_model, pool_model, big_pool_model):
         float_model = build(rng)
         images = images_for(float_model, 60)
         float_ref = cnn.reference.run_float(float_model, images)
@@ -302,7 +331,7 @@ def mutate(seed: bytes, rng: random.Random) -> bytes:
 def fuzz_seeds() -> list[bytes]:
     rng = np.random.default_rng(5)
     seeds = []
-    for build in (random_model, gap_model, residual_model):
+    for build in (random_model, gap_model, residual_model, pool_model, big_pool_model):
         model = build(rng)
         seeds += [cnn.write(model), cnn.write(cnn.quantize(model, images_for(model, 8)))]
     return seeds

@@ -8,6 +8,10 @@
 # Extra modes (besides benchlib's CASE N):
 #   bench_cnn.py --check CASE    one call, then the outputs' float32 bytes in hex
 #   bench_cnn.py --memory CASE   heap held by the case's set-up (gc.mem_alloc() difference after gc.collect())
+#   bench_cnn.py --memory-file CASE   heap held by emlearn_cnn.new(open(CASE.bin, "rb")) alone: the file's bytes
+#                                     read into RAM, the model object with its layer table, and the arena
+#   bench_cnn.py --memory-ram CASE    heap held by emlearn_cnn.new(memoryview(bytes already in RAM)), as a frozen
+#                                     or memory-mapped model is used: the model object, layer table and arena
 import array
 import gc
 import math
@@ -209,6 +213,18 @@ elif len(sys.argv) > 2 and sys.argv[1] == "--memory":
     gc.collect()
     _before = gc.mem_alloc()
     _fn = dict(CASES)[sys.argv[2]]()
+    gc.collect()
+    print("heap_held", gc.mem_alloc() - _before)
+elif len(sys.argv) > 2 and sys.argv[1] in ("--memory-file", "--memory-ram"):
+    _mv = memoryview(_read(sys.argv[2] + ".bin")) if sys.argv[1] == "--memory-ram" else None
+    gc.collect()
+    _before = gc.mem_alloc()
+    if _mv is None:
+        with open(DIR + sys.argv[2] + ".bin", "rb") as _f:
+            _m = emlearn_cnn.new(_f)
+        _f = None
+    else:
+        _m = emlearn_cnn.new(_mv)
     gc.collect()
     print("heap_held", gc.mem_alloc() - _before)
 else:

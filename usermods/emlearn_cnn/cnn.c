@@ -307,8 +307,16 @@ static cnn_status_t check_slots(cnn_info_t *info, cnn_error_t *err) {
     return CNN_OK;
 }
 
+uint8_t cnn_layer_count(const uint8_t *data, size_t len) {
+    return (len > 6 && data[6] >= 1 && data[6] <= CNN_MAX_LAYERS) ? data[6] : 1u;
+}
+
 cnn_status_t cnn_check_file(const uint8_t *data, size_t len, cnn_info_t *info, cnn_error_t *err) {
+    cnn_layer_t *const layers = info->layers;
+    const uint8_t capacity = info->layers_capacity;
     memset(info, 0, sizeof(*info));
+    info->layers = layers;
+    info->layers_capacity = capacity;
     if (len < 4) {
         return fail(err, CNN_ERR_FORMAT, "not a cnn model (truncated magic: %d bytes)", (int)len);
     }
@@ -349,6 +357,10 @@ cnn_status_t cnn_check_file(const uint8_t *data, size_t len, cnn_info_t *info, c
     if (info->n_layers < 1 || info->n_layers > CNN_MAX_LAYERS) {
         return fail(err, CNN_ERR_FORMAT, "%d layers (1 to %d supported)", info->n_layers, CNN_MAX_LAYERS);
     }
+    if (layers == NULL || info->n_layers > capacity) {   // a caller error (see cnn_layer_count), not the file's
+        return fail(err, CNN_ERR_FORMAT, "%d layers, the layer table holds %d", info->n_layers, capacity);
+    }
+    memset(layers, 0, (size_t)info->n_layers * sizeof(cnn_layer_t));
     if ((size_t)CNN_HEADER_SIZE + (size_t)info->n_layers * CNN_LAYER_SIZE > len) {
         return fail(err, CNN_ERR_FORMAT, "truncated layer table: %d layers need %d bytes, file has %d",
             info->n_layers, CNN_HEADER_SIZE + info->n_layers * CNN_LAYER_SIZE, (int)len);
@@ -623,38 +635,198 @@ static CNN_VECTORIZE void dense_q(const uint8_t *data, const cnn_layer_t *l, con
     }
 }
 
-static int8_t clamp_q(int32_t v, const cnn_layer_t *l) {
-    v = v < l->act_min ? l->act_min : v;
-    v = v > l->act_max ? l->act_max : v;
-    return (int8_t)v;
+#define CNN_POOL_BLOCK 64   // pools: channels reduced at once (accumulators on the stack)
+
+// The geometry of a pooling layer, read once (global average pooling: one window, the whole input).
+typedef struct {
+    int kh, kw, sh, sw, pad_t, pad_l, in_h, in_w, out_h, out_w;
+    size_t ch;
+} pool_geom_t;
+
+static pool_geom_t pool_geom(const cnn_layer_t *l) {
+    const int global = l->type == CNN_LAYER_GLOBAL_AVGPOOL;
+    pool_geom_t g;
+    g.kh = global ? l->in_h : l->kh;
+    g.kw = global ? l->in_w : l->kw;
+    g.sh = global ? 1 : l->sh;
+    g.sw = global ? 1 : l->sw;
+    g.pad_t = global ? 0 : l->pad_t;
+    g.pad_l = global ? 0 : l->pad_l;
+    g.in_h = l->in_h;
+    g.in_w = l->in_w;
+    g.out_h = l->out_h;
+    g.out_w = l->out_w;
+    g.ch = l->in_c;
+    return g;
 }
 
-// Max / average pooling over a window (global average pooling: the whole input), padding skipped.
-static void pool_q(const cnn_layer_t *l, const int8_t *x, int8_t *y) {
-    const uint32_t ch = l->in_c;
-    const int global = l->type == CNN_LAYER_GLOBAL_AVGPOOL;
-    const int kh = global ? l->in_h : l->kh, kw = global ? l->in_w : l->kw;
-    for (int oy = 0; oy < l->out_h; oy++) {
-        for (int ox = 0; ox < l->out_w; ox++) {
-            const int y0 = oy * l->sh - l->pad_t, x0 = ox * l->sw - l->pad_l;
-            int8_t *yp = y + ((uint32_t)oy * l->out_w + (uint32_t)ox) * ch;
-            for (uint32_t c = 0; c < ch; c++) {
-                int32_t acc = l->type == CNN_LAYER_MAXPOOL ? -128 : 0, count = 0;
-                for (int ky = 0; ky < kh; ky++) {
-                    const int iy = y0 + ky;
-                    for (int kx = 0; kx < kw && iy >= 0 && iy < l->in_h; kx++) {
-                        const int ix = x0 + kx;
-                        if (ix >= 0 && ix < l->in_w) {
-                            const int32_t v = x[((uint32_t)iy * l->in_w + (uint32_t)ix) * ch + c];
-                            acc = l->type == CNN_LAYER_MAXPOOL ? (v > acc ? v : acc) : acc + v;
-                            count++;
+#define CNN_POOL_ROW 512   // pools, row path: input columns x channels reduced at once (2 x 1 KB of int16 stack)
+
+// The int8 row path (windows of at most CNN_POOL_ROW columns x channels and 256 elements, so that a window's sum
+// fits in int16): max and sum are separable, so per output row the valid window rows are first reduced
+// elementwise over long contiguous runs of input columns x channels, then each output pixel reduces its
+// columns of that row, channels innermost. int16 lanes: twice as many per vector as int32 (SSE2 has pmaxsw and
+// paddw). Average: round half away from zero, |sum| + count / 2 shifted when the count is a power of two
+// (interior windows of 2x2, 4x4), else divided.
+static CNN_VECTORIZE void pool_rows_q(const pool_geom_t *g, int maxpool, int32_t lo, int32_t hi, const int8_t *x,
+    int8_t *y) {
+    const size_t ch = g->ch, xstride = (size_t)g->in_w * ch;
+    const int kw = g->kw, sw = g->sw, pad_l = g->pad_l, in_w = g->in_w, out_w = g->out_w;
+    const int16_t lo16 = (int16_t)lo, hi16 = (int16_t)hi;
+    int16_t col[CNN_POOL_ROW];   // the window rows reduced, per input column and channel
+    int16_t acc[CNN_POOL_ROW];   // one output pixel's reduction per channel (ch <= CNN_POOL_ROW / kw)
+    const int per_chunk = ((int)(CNN_POOL_ROW / ch) - kw) / sw + 1;   // output columns whose inputs fit in col
+    for (int oy = 0; oy < g->out_h; oy++) {
+        const int y0 = oy * g->sh - g->pad_t;
+        int ky0, ky1;
+        window_span(y0, g->kh, g->in_h, &ky0, &ky1);
+        const int8_t *xrow = x + (size_t)(y0 + ky0) * xstride;
+        for (int oa = 0; oa < out_w; oa += per_chunk) {
+            const int ob = oa + per_chunk < out_w ? oa + per_chunk : out_w;
+            const int ia = oa * sw - pad_l > 0 ? oa * sw - pad_l : 0;
+            const int ib = (ob - 1) * sw - pad_l + kw < in_w ? (ob - 1) * sw - pad_l + kw : in_w;
+            const size_t span = (size_t)(ib - ia) * ch;
+            const int8_t *xs = xrow + (size_t)ia * ch;
+            for (size_t i = 0; i < span; i++) {
+                col[i] = xs[i];
+            }
+            for (int ky = ky0 + 1; ky < ky1; ky++) {
+                const int8_t *xr = xs + (size_t)(ky - ky0) * xstride;
+                if (maxpool) {
+                    for (size_t i = 0; i < span; i++) {
+                        col[i] = xr[i] > col[i] ? xr[i] : col[i];
+                    }
+                } else {
+                    for (size_t i = 0; i < span; i++) {
+                        col[i] = (int16_t)(col[i] + xr[i]);
+                    }
+                }
+            }
+            for (int ox = oa; ox < ob; ox++) {
+                const int x0 = ox * sw - pad_l;
+                int kx0, kx1;
+                window_span(x0, kw, in_w, &kx0, &kx1);
+                const int16_t *cs = col + (size_t)(x0 + kx0 - ia) * ch;
+                const size_t n = (size_t)(kx1 - kx0) * ch;
+                int8_t *yp = y + ((size_t)oy * out_w + (size_t)ox) * ch;
+                for (size_t c = 0; c < ch; c++) {
+                    acc[c] = cs[c];
+                }
+                for (size_t d = ch; d < n; d += ch) {
+                    if (maxpool) {
+                        for (size_t c = 0; c < ch; c++) {
+                            acc[c] = cs[d + c] > acc[c] ? cs[d + c] : acc[c];
+                        }
+                    } else {
+                        for (size_t c = 0; c < ch; c++) {
+                            acc[c] = (int16_t)(acc[c] + cs[d + c]);
                         }
                     }
                 }
-                if (l->type != CNN_LAYER_MAXPOOL) {   // round half away from zero (C division truncates)
-                    acc = acc >= 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+                if (maxpool) {   // clamped in int16: a vectorisable narrowing
+                    for (size_t c = 0; c < ch; c++) {
+                        const int16_t v = acc[c] < lo16 ? lo16 : acc[c];
+                        yp[c] = (int8_t)(v > hi16 ? hi16 : v);
+                    }
+                    continue;
                 }
-                yp[c] = clamp_q(acc, l);
+                const int32_t count = (ky1 - ky0) * (kx1 - kx0), half = count / 2;
+                if (count >= 2 && count <= 128) {
+                    // |sum| + half = n < 2^15, so n / count == (n * m) >> (15 + l) exactly for l = ceil(log2 count)
+                    // and m = ceil(2^(15 + l) / count) < 2^16 (the error m * count - 2^(15 + l) < count <= 2^l
+                    // times n stays below 2^(15 + l)): a 16 x 16-bit high multiply, no division.
+                    int l = 0;
+                    while ((1 << l) < count) {
+                        l++;
+                    }
+                    const uint16_t m = (uint16_t)(((1u << (15 + l)) + (uint32_t)count - 1u) / (uint32_t)count);
+                    const int rest = l - 1;   // (n * m) >> 16, then >> (l - 1)
+                    const uint16_t h = (uint16_t)half;
+                    if (count == 1 << l) {   // interior windows of 2x2, 4x4 pools: a shift (m = 2^15)
+                        for (size_t c = 0; c < ch; c++) {
+                            const int16_t s = acc[c];
+                            const int16_t q = (int16_t)((uint16_t)((uint16_t)(s < 0 ? -s : s) + h) >> l);
+                            const int16_t v = s < 0 ? (int16_t)-q : q, w = v < lo16 ? lo16 : v;
+                            yp[c] = (int8_t)(w > hi16 ? hi16 : w);
+                        }
+                        continue;
+                    }
+                    for (size_t c = 0; c < ch; c++) {
+                        const int16_t s = acc[c];
+                        const uint16_t n = (uint16_t)((uint16_t)(s < 0 ? -s : s) + h);
+                        const int16_t q = (int16_t)((uint16_t)(((uint32_t)n * m) >> 16) >> rest);
+                        const int16_t v = s < 0 ? (int16_t)-q : q, w = v < lo16 ? lo16 : v;
+                        yp[c] = (int8_t)(w > hi16 ? hi16 : w);
+                    }
+                } else {
+                    for (size_t c = 0; c < ch; c++) {   // C division truncates: half away from zero
+                        const int32_t s = acc[c], v = (s >= 0 ? s + half : s - half) / count;
+                        yp[c] = (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Max / average pooling, padding skipped (windows too large for pool_rows_q). Per output pixel the window is clipped to the input once (border
+// windows are simply shorter), then every valid input pixel's channels, a contiguous run, update one accumulator
+// per channel: the inner loops are branch-free runs over contiguous int8 that a compiler can vectorise. The
+// window is never empty (cnn_check_file: pad < k), so the running max may start at -128.
+static CNN_VECTORIZE void pool_q(const cnn_layer_t *l, const int8_t *x, int8_t *y) {
+    const pool_geom_t g = pool_geom(l);
+    const int maxpool = l->type == CNN_LAYER_MAXPOOL;
+    const int32_t lo = l->act_min, hi = l->act_max;
+    if ((size_t)g.kw * g.ch <= CNN_POOL_ROW && g.kh * g.kw <= 256) {
+        pool_rows_q(&g, maxpool, lo, hi, x, y);
+        return;
+    }
+    const size_t xstride = (size_t)g.in_w * g.ch;
+    int32_t acc[CNN_POOL_BLOCK];
+    int8_t top[CNN_POOL_BLOCK];
+    for (int oy = 0; oy < g.out_h; oy++) {
+        const int y0 = oy * g.sh - g.pad_t;
+        int ky0, ky1;
+        window_span(y0, g.kh, g.in_h, &ky0, &ky1);
+        for (int ox = 0; ox < g.out_w; ox++) {
+            const int x0 = ox * g.sw - g.pad_l;
+            int kx0, kx1;
+            window_span(x0, g.kw, g.in_w, &kx0, &kx1);
+            const int32_t count = (ky1 - ky0) * (kx1 - kx0), half = count / 2;
+            const size_t run = (size_t)(kx1 - kx0) * g.ch;   // one window row: kx1 - kx0 pixels of ch channels
+            const int8_t *xs = x + (size_t)(y0 + ky0) * xstride + (size_t)(x0 + kx0) * g.ch;
+            int8_t *yp = y + ((size_t)oy * g.out_w + (size_t)ox) * g.ch;
+            for (size_t c0 = 0; c0 < g.ch; c0 += CNN_POOL_BLOCK) {
+                const size_t n = g.ch - c0 < CNN_POOL_BLOCK ? g.ch - c0 : CNN_POOL_BLOCK;
+                if (maxpool) {
+                    memset(top, -128, n);
+                    for (int ky = ky0; ky < ky1; ky++) {
+                        const int8_t *xr = xs + (size_t)(ky - ky0) * xstride + c0;
+                        for (size_t d = 0; d < run; d += g.ch) {
+                            for (size_t c = 0; c < n; c++) {
+                                top[c] = xr[d + c] > top[c] ? xr[d + c] : top[c];
+                            }
+                        }
+                    }
+                    for (size_t c = 0; c < n; c++) {
+                        const int32_t v = top[c];
+                        yp[c0 + c] = (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+                    }
+                    continue;
+                }
+                memset(acc, 0, n * sizeof(acc[0]));
+                for (int ky = ky0; ky < ky1; ky++) {
+                    const int8_t *xr = xs + (size_t)(ky - ky0) * xstride + c0;
+                    for (size_t d = 0; d < run; d += g.ch) {
+                        for (size_t c = 0; c < n; c++) {
+                            acc[c] += xr[d + c];
+                        }
+                    }
+                }
+                for (size_t c = 0; c < n; c++) {   // round half away from zero (C division truncates)
+                    const int32_t s = acc[c], v = (s >= 0 ? s + half : s - half) / count;
+                    yp[c0 + c] = (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+                }
             }
         }
     }
@@ -778,29 +950,57 @@ static void dense_f(const uint8_t *data, const cnn_layer_t *l, const float *x, f
     }
 }
 
-static void pool_f(const cnn_layer_t *l, const float *x, float *y) {
-    const uint32_t ch = l->in_c;
-    const int global = l->type == CNN_LAYER_GLOBAL_AVGPOOL;
-    const int kh = global ? l->in_h : l->kh, kw = global ? l->in_w : l->kw;
-    for (int oy = 0; oy < l->out_h; oy++) {
-        for (int ox = 0; ox < l->out_w; ox++) {
-            const int y0 = oy * l->sh - l->pad_t, x0 = ox * l->sw - l->pad_l;
-            float *yp = y + ((uint32_t)oy * l->out_w + (uint32_t)ox) * ch;
-            for (uint32_t c = 0; c < ch; c++) {
-                float acc = l->type == CNN_LAYER_MAXPOOL ? -INFINITY : 0.0f;
-                int count = 0;
-                for (int ky = 0; ky < kh; ky++) {
-                    const int iy = y0 + ky;
-                    for (int kx = 0; kx < kw && iy >= 0 && iy < l->in_h; kx++) {
-                        const int ix = x0 + kx;
-                        if (ix >= 0 && ix < l->in_w) {
-                            const float v = x[((uint32_t)iy * l->in_w + (uint32_t)ix) * ch + c];
-                            acc = l->type == CNN_LAYER_MAXPOOL ? (v > acc ? v : acc) : acc + v;
-                            count++;
+// As pool_q: per channel the same float32 operations in the same order (window rows top to bottom, columns left
+// to right) as one channel at a time, in independent lanes.
+static CNN_VECTORIZE void pool_f(const cnn_layer_t *l, const float *x, float *y) {
+    const pool_geom_t g = pool_geom(l);
+    const int maxpool = l->type == CNN_LAYER_MAXPOOL;
+    // act_f as clamps: -inf / +inf bounds change no value (nor the sign of a zero, nor a NaN)
+    const float lo = l->act != CNN_ACT_NONE ? 0.0f : -INFINITY, hi = l->act == CNN_ACT_RELU6 ? 6.0f : INFINITY;
+    const size_t xstride = (size_t)g.in_w * g.ch;
+    float acc[CNN_POOL_BLOCK];
+    for (int oy = 0; oy < g.out_h; oy++) {
+        const int y0 = oy * g.sh - g.pad_t;
+        int ky0, ky1;
+        window_span(y0, g.kh, g.in_h, &ky0, &ky1);
+        for (int ox = 0; ox < g.out_w; ox++) {
+            const int x0 = ox * g.sw - g.pad_l;
+            int kx0, kx1;
+            window_span(x0, g.kw, g.in_w, &kx0, &kx1);
+            const float count = (float)((ky1 - ky0) * (kx1 - kx0));
+            const size_t run = (size_t)(kx1 - kx0) * g.ch;
+            const float *xs = x + (size_t)(y0 + ky0) * xstride + (size_t)(x0 + kx0) * g.ch;
+            float *yp = y + ((size_t)oy * g.out_w + (size_t)ox) * g.ch;
+            for (size_t c0 = 0; c0 < g.ch; c0 += CNN_POOL_BLOCK) {
+                const size_t n = g.ch - c0 < CNN_POOL_BLOCK ? g.ch - c0 : CNN_POOL_BLOCK;
+                for (size_t c = 0; c < n; c++) {
+                    acc[c] = maxpool ? -INFINITY : 0.0f;
+                }
+                for (int ky = ky0; ky < ky1; ky++) {   // two loop nests: -O2 does not unswitch the test
+                    const float *xr = xs + (size_t)(ky - ky0) * xstride + c0;
+                    if (maxpool) {
+                        for (size_t d = 0; d < run; d += g.ch) {
+                            for (size_t c = 0; c < n; c++) {
+                                acc[c] = xr[d + c] > acc[c] ? xr[d + c] : acc[c];
+                            }
+                        }
+                    } else {
+                        for (size_t d = 0; d < run; d += g.ch) {
+                            for (size_t c = 0; c < n; c++) {
+                                acc[c] += xr[d + c];
+                            }
                         }
                     }
                 }
-                yp[c] = act_f(l->type == CNN_LAYER_MAXPOOL ? acc : acc / (float)count, l->act);
+                if (!maxpool) {
+                    for (size_t c = 0; c < n; c++) {
+                        acc[c] /= count;
+                    }
+                }
+                for (size_t c = 0; c < n; c++) {   // act_f with loop-invariant bounds: vectorisable
+                    const float v = acc[c] < lo ? lo : acc[c];
+                    yp[c0 + c] = v > hi ? hi : v;
+                }
             }
         }
     }
@@ -828,21 +1028,35 @@ static void softmax_f(float *v, uint32_t n) {
     }
 }
 
+// The input image and the int8 output: plain elementwise loops over locals (not info-> fields, which the compiler
+// must reload after every store through an aliasing pointer), vectorised.
+static CNN_VECTORIZE void input_q(const uint8_t *image, int8_t *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        x[i] = (int8_t)((int32_t)image[i] - 128);
+    }
+}
+
+static CNN_VECTORIZE void input_f(const uint8_t *image, float *x, size_t n, float scale, float offset) {
+    for (size_t i = 0; i < n; i++) {
+        x[i] = (float)image[i] * scale + offset;
+    }
+}
+
+static CNN_VECTORIZE void output_q(const int8_t *q, float *out, size_t n, int32_t zp, float scale) {
+    for (size_t i = 0; i < n; i++) {
+        out[i] = (float)((int32_t)q[i] - zp) * scale;
+    }
+}
+
 void cnn_run(const cnn_model_t *m, const uint8_t *image, float *out) {
     const cnn_info_t *info = m->info;
     uint8_t *const arena = m->arena;
     const uint32_t slot = info->slot_size;
     const int quant = info->dtype == CNN_DTYPE_INT8;
-    if (quant) {
-        int8_t *x = (int8_t *)arena;   // the input is in slot 0
-        for (uint32_t i = 0; i < info->n_inputs; i++) {
-            x[i] = (int8_t)((int32_t)image[i] - 128);
-        }
+    if (quant) {   // the input is in slot 0
+        input_q(image, (int8_t *)arena, info->n_inputs);
     } else {
-        float *x = (float *)(void *)arena;
-        for (uint32_t i = 0; i < info->n_inputs; i++) {
-            x[i] = (float)image[i] * info->in_scale + info->in_offset;
-        }
+        input_f(image, (float *)(void *)arena, info->n_inputs, info->in_scale, info->in_offset);
     }
     int softmax = 0;
     for (int i = 0; i < info->n_layers; i++) {
@@ -877,10 +1091,7 @@ void cnn_run(const cnn_model_t *m, const uint8_t *image, float *out) {
     }
     const uint8_t *result = arena + info->layers[info->n_layers - 1].out_slot * slot;
     if (quant) {
-        const int8_t *q = (const int8_t *)result;
-        for (uint32_t i = 0; i < info->n_outputs; i++) {
-            out[i] = (float)((int32_t)q[i] - info->out_zp) * info->out_scale;
-        }
+        output_q((const int8_t *)result, out, info->n_outputs, info->out_zp, info->out_scale);
     } else {
         memcpy(out, result, info->n_outputs * sizeof(float));
     }

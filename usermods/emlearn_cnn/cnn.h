@@ -105,7 +105,10 @@ typedef struct {
     uint32_t file_size;
     float in_scale, in_offset, out_scale;
     int32_t out_zp;
-    cnn_layer_t layers[CNN_MAX_LAYERS];
+    // The caller's layer table, sized by cnn_layer_count() (set both before cnn_check_file, which keeps them):
+    // a model holds only its own layers, not CNN_MAX_LAYERS slots (40 bytes each).
+    cnn_layer_t *layers;
+    uint8_t layers_capacity;
 } cnn_info_t;
 
 typedef struct {
@@ -123,9 +126,13 @@ typedef enum {
     CNN_ERR_FORMAT,
 } cnn_status_t;
 
+// The number of entries info->layers needs for this file: the header's layer count when it is in range, else 1
+// (cnn_check_file then rejects the file). Reads one header byte, checks nothing else.
+uint8_t cnn_layer_count(const uint8_t *data, size_t len);
+
 // Validate a whole model file (header, CRC32, layer chain and shapes, parameter blocks, finite float
-// parameters, requantisation ranges, the planned arena size) and describe it in info. Nothing is kept
-// from data. Parameters must be 4-byte aligned in memory (the caller checks data's address).
+// parameters, requantisation ranges, the planned arena size) and describe it in info (into info->layers, which
+// must hold info->layers_capacity >= cnn_layer_count(data, len) entries). Nothing is kept from data. Parameters must be 4-byte aligned in memory (the caller checks data's address).
 cnn_status_t cnn_check_file(const uint8_t *data, size_t len, cnn_info_t *info, cnn_error_t *err);
 
 // Run a checked model on a uint8 H x W x C image (info->n_inputs bytes) and write info->n_outputs

@@ -8,7 +8,8 @@
 //       CRC32, layer shapes, parameter blocks, the arena slot plan and size): bad data raises ValueError naming the
 //       problem. The weights are NOT copied: the model keeps a reference to the buffer object (so the GC
 //       keeps it alive) and reads them in place; the buffer must stay unchanged (a resized bytearray is
-//       detected by run()). The activation arena (arena_size() bytes, 16-byte aligned) is allocated here, once.
+//       detected by run()). The activation arena (arena_size() bytes, 16-byte aligned) is allocated here, once,
+//       besides the model object, which holds the file's own layers (40 bytes each; no fixed 64-layer table).
 //   Model.run(img, out) -> None
 //       img: uint8 H x W x C pixels (bytes, bytearray or array('B')), exactly input_shape() values.
 //       out: array('f') of exactly the model's outputs (the product of output_dimensions()): class
@@ -33,6 +34,7 @@ typedef struct _emlearn_cnn_obj_t {
     uint8_t *arena_block;   // m_new'd, arena_size + CNN_ALIGN bytes
     cnn_info_t info;
     cnn_model_t model;
+    cnn_layer_t layers[];   // info.layers: the model's own layer count, allocated with the object
 } emlearn_cnn_obj_t;
 
 static const mp_obj_type_t emlearn_cnn_type;
@@ -56,7 +58,10 @@ static mp_obj_t emlearn_cnn_new(mp_obj_t source) {
     if (((uintptr_t)bufinfo.buf & 3u) != 0) {
         mp_raise_ValueError(MP_ERROR_TEXT("bad cnn model: the buffer must be 4-byte aligned (copy it with bytes())"));
     }
-    emlearn_cnn_obj_t *self = mp_obj_malloc(emlearn_cnn_obj_t, &emlearn_cnn_type);
+    const uint8_t n_layers = cnn_layer_count(bufinfo.buf, bufinfo.len);
+    emlearn_cnn_obj_t *self = mp_obj_malloc_var(emlearn_cnn_obj_t, layers, cnn_layer_t, n_layers, &emlearn_cnn_type);
+    self->info.layers = self->layers;
+    self->info.layers_capacity = n_layers;
     cnn_error_t err;
     if (cnn_check_file(bufinfo.buf, bufinfo.len, &self->info, &err) != CNN_OK) {
         mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("bad cnn model: %s"), err.message);
