@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     step("train", ["train", "basicmotions", "--window", "50", "--hop", "10", "--n-estimators", "3,10",
                    "--max-leaf-nodes", "8,32", "--splits", "5", "--output", str(model_dir)])
     step("convert", ["convert", str(model_dir / "model.joblib"), "--output", str(model_dir / "har.trees")])
+    # bundle takes the app's config section from <model>.json beside the model and puts that file in the image too.
     (model_dir / "har.json").write_bytes((model_dir / "model.json").read_bytes())
-    step("bundle", ["bundle", "--app", "har", "--flash-size", "8MB",
-                    "--model", str(model_dir / "har.trees"), "--file", f"{model_dir / 'har.json'}:/models/har.json",
+    step("bundle", ["bundle", "--app", "har", "--flash-size", "8MB", "--model", str(model_dir / "har.trees"),
                     "--output", str(image)])
     recordings = write_test_recordings(model_dir, out / "recordings")
     step("simulate", ["simulate", "--image", str(image), "--quiet", "--output", str(out / "simulated.csv"),

@@ -365,3 +365,19 @@ def test_har_models_the_device_cannot_run(tmp_path: Path, capsys: pytest.Capture
 def test_har_section_values_the_app_would_refuse(section: dict, message: str) -> None:
     with pytest.raises(CommandError, match=re.escape(message)):
         DeviceConfig.from_dict({"app": "har", "sample_rate": 10, "har": section})
+
+
+def test_model_metadata_goes_into_the_image_beside_the_model(tmp_path: Path) -> None:
+    # The <model>.json train wrote travels with the model (simulate --image and the device read it there); an
+    # explicit --file to the same destination wins.
+    model = har_model(tmp_path / "model")
+    out = tmp_path / "fs.bin"
+    assert main(["bundle", "--flash-size", "4MB", "--app", "har", "--model", str(model), "-o", str(out)]) == 0
+    files = all_files(mount_like_device(out.read_bytes(), 512))
+    assert files["/models/har.json"] == model.with_suffix(".json").read_bytes()
+    assert files["/models/har.trees"] == model.read_bytes()
+    other = tmp_path / "other.json"
+    other.write_text('{"mine": 1}')
+    assert main(["bundle", "--flash-size", "4MB", "--app", "har", "--model", str(model),
+                 "--file", f"{other}:/models/har.json", "-o", str(out)]) == 0
+    assert json.loads(all_files(mount_like_device(out.read_bytes(), 512))["/models/har.json"]) == {"mine": 1}

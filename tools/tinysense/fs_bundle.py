@@ -155,6 +155,13 @@ def collect_files(
         source_path = Path(source)
         dest = device_path(dest or f"/{source_path.name}", "--file")
         _add(files, dest, _read(source_path, "file", "--file"), f"--file {spec}")
+    # Each model's metadata (the <model>.json train wrote beside it) goes along as /models/<name>.json, so the image
+    # says what its model expects (simulate --image reads it); a --file with that destination wins.
+    for model, path in zip(models, model_paths, strict=True):
+        meta = model.with_suffix(".json")
+        meta_path = str(PurePosixPath(path).with_suffix(".json"))
+        if meta.is_file() and meta != model and meta_path not in files:
+            _add(files, meta_path, _read(meta, "model metadata", "--model"), f"metadata of --model {model}")
     return config, files
 
 
