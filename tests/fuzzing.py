@@ -22,6 +22,24 @@ def fuzz_cases(seeds: Sequence[bytes], mutate: Callable[[bytes, random.Random], 
     return [seeds[i % len(seeds)] if i < len(seeds) else mutate(seeds[i % len(seeds)], rng) for i in range(count)]
 
 
+def edit_bytes(data: bytearray, rng: random.Random, edit: str | Callable[[bytearray, int], None]) -> None:
+    """1 to 4 edits of one kind at random places: "set" a random byte, "flip" one bit, "delete" or "insert" a
+    byte, or a callable(data, i) for a format's own kind of damage at i."""
+    for _ in range(rng.randint(1, 4)):
+        i = rng.randrange(len(data))
+        if edit == "set":
+            data[i] = rng.randrange(256)
+        elif edit == "flip":
+            data[i] ^= 1 << rng.randrange(8)
+        elif edit == "delete":
+            del data[i]
+        elif edit == "insert":
+            data.insert(i, rng.randrange(256))
+        else:
+            assert callable(edit), edit
+            edit(data, i)
+
+
 def run_fuzz_script(script: str, cases: Sequence[bytes], timeout: float = 1800) -> list[str]:
     """Run `script` (argv: cases file, count) in the sanitize build; fail on a sanitizer report or a crash."""
     blob = b"".join(len(c).to_bytes(3, "little") + c for c in cases)

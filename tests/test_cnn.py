@@ -20,7 +20,7 @@ import zlib
 
 import numpy as np
 import pytest
-from fuzzing import fuzz_cases, run_fuzz_script
+from fuzzing import edit_bytes, fuzz_cases, run_fuzz_script
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -274,17 +274,10 @@ def test_softmax_model_and_converter_refusals() -> None:
 
 FUZZ_SCRIPT = """\
 import sys, array, emlearn_cnn
-from fuzzcases import cases
-path, n = sys.argv[1], int(sys.argv[2])
-loaded = rejected = 0
-for data in cases(path, n):
-    try:
-        m = emlearn_cnn.new(data)
-    except ValueError as e:
-        assert str(e).startswith('bad cnn model: '), e
-        rejected += 1
-        continue
-    loaded += 1
+import fuzzcases
+
+
+def exercise(m):
     h, w, c = m.input_shape()
     n_out = 1
     for d in m.output_dimensions():
@@ -292,7 +285,9 @@ for data in cases(path, n):
     out = array.array('f', bytes(4 * n_out))
     for v in (0, 77, 255):
         m.run(bytes([v]) * (h * w * c), out)
-print('fuzz', loaded, rejected)
+
+
+fuzzcases.run(sys.argv[1], int(sys.argv[2]), emlearn_cnn.new, 'bad cnn model: ', exercise)
 """
 
 
@@ -313,16 +308,7 @@ def mutate(seed: bytes, rng: random.Random) -> bytes:
         data[offset] = rng.choice([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 31, 64, 127, 128, 200, 255])
         _recrc(data)
         return bytes(data)
-    for _ in range(rng.randint(1, 4)):
-        i = rng.randrange(len(data))
-        if action == 2:
-            data[i] = rng.randrange(256)
-        elif action == 3:
-            data[i] ^= 1 << rng.randrange(8)
-        elif action == 4:
-            del data[i]
-        else:
-            data.insert(i, rng.randrange(256))
+    edit_bytes(data, rng, ("set", "flip", "delete", "insert")[action - 2])
     if rng.random() < 0.7:
         _recrc(data)
     return bytes(data)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fuzzing import fuzz_cases, run_fuzz_script
+from fuzzing import edit_bytes, fuzz_cases, run_fuzz_script
 from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -266,16 +266,8 @@ def mutate(seed: bytes, rng: random.Random) -> bytes:
         data[offset:offset + struct.calcsize(fmt)] = struct.pack(fmt, value % (256 ** struct.calcsize(fmt)))
         _recrc(data)
         return bytes(data)
-    for _ in range(rng.randint(1, 4)):
-        i = rng.randrange(len(data))
-        if action == 2:
-            data[i] = rng.randrange(256)
-        elif action == 3:
-            data[i] ^= 1 << rng.randrange(8)
-        elif action == 4:
-            del data[i]
-        else:  # random bytes anywhere (5), or in the quantiser/data with the checksum fixed (6)
-            data[i] = rng.randrange(256)
+    # random bytes anywhere (5), or in the quantiser/data with the checksum fixed (6)
+    edit_bytes(data, rng, ("set", "flip", "delete", "set", "set")[action - 2])
     if action in (4, 6) or rng.random() < 0.3:
         _recrc(data)
     return bytes(data)

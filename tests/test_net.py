@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fuzzing import fuzz_cases, run_fuzz_script
+from fuzzing import edit_bytes, fuzz_cases, run_fuzz_script
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris, load_linnerud, load_wine
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -146,22 +146,17 @@ def test_converter_refuses_what_the_device_cannot_do() -> None:
 
 FUZZ_SCRIPT = """\
 import sys, array, emlearn_net
-from fuzzcases import cases
-path, n = sys.argv[1], int(sys.argv[2])
-loaded = rejected = 0
-for data in cases(path, n):
-    try:
-        m = emlearn_net.new(data)
-    except ValueError as e:
-        assert str(e).startswith('bad net model: '), e
-        rejected += 1
-        continue
-    loaded += 1
+import fuzzcases
+
+
+def exercise(m):
     out = array.array('f', [0.0] * m.outputs())
     for v in (-1e30, -3.5, 0.0, 1.0, 1e30):
         c = m.predict(array.array('f', [v] * m.inputs()), out)
         assert c is None if not m.is_classifier() else 0 <= c < m.outputs()
-print('fuzz', loaded, rejected)
+
+
+fuzzcases.run(sys.argv[1], int(sys.argv[2]), emlearn_net.new, 'bad net model: ', exercise)
 """
 
 
@@ -180,20 +175,13 @@ def mutate(seed: bytes, rng: random.Random) -> bytes:
         data[offset] = rng.choice([0, 1, 2, 3, 4, 5, 16, 31, 32, 33, 255])
         _recrc(data)
         return bytes(data)
-    for _ in range(rng.randint(1, 4)):
-        i = rng.randrange(len(data))
-        if action == 2:
-            data[i] = rng.randrange(256)
-        elif action == 3:
-            data[i] ^= 1 << rng.randrange(8)
-        elif action == 4:
-            del data[i]
-        elif action == 5:
-            data.insert(i, rng.randrange(256))
-        else:  # a weight set to NaN, inf, a huge or a tiny value, checksum fixed
-            j = 12 + 4 * rng.randrange(max(1, (len(data) - 12) // 4))
-            value = rng.choice([float("nan"), float("inf"), -1e38, 1e38, 1e-45, 0.0])
-            data[j:j + 4] = struct.pack("<f", value)[: len(data[j:j + 4])]
+
+    def odd_weight(data: bytearray, _i: int) -> None:  # a weight set to NaN, inf, a huge or a tiny value
+        j = 12 + 4 * rng.randrange(max(1, (len(data) - 12) // 4))
+        value = rng.choice([float("nan"), float("inf"), -1e38, 1e38, 1e-45, 0.0])
+        data[j:j + 4] = struct.pack("<f", value)[: len(data[j:j + 4])]
+
+    edit_bytes(data, rng, ("set", "flip", "delete", "insert", odd_weight)[action - 2])
     if action in (4, 5, 6) or rng.random() < 0.3:
         _recrc(data)
     return bytes(data)

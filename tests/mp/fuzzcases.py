@@ -14,3 +14,19 @@ def cases(path, n):
             if len(data) != size:
                 raise ValueError("fuzz cases file is truncated")
             yield data
+
+
+def run(path, n, load, prefix, exercise):
+    """Load every case with load(data); a rejected one must raise a ValueError whose message starts with
+    `prefix` (it names the problem); exercise(model) runs each loaded one. Prints "fuzz <loaded> <rejected>"."""
+    loaded = rejected = 0
+    for data in cases(path, n):
+        try:
+            model = load(data)
+        except ValueError as e:
+            assert str(e).startswith(prefix), e
+            rejected += 1
+            continue
+        loaded += 1
+        exercise(model)
+    print("fuzz", loaded, rejected)
